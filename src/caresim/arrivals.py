@@ -1,0 +1,78 @@
+"""Prospects arrive, pass the four pre-sale touchpoints, and the buyers go through activation into usage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from caresim.lifecycle import ACTIVATION, LOST, PRESALE, TP, USAGE
+from caresim.population import draw_subscribers
+
+if TYPE_CHECKING:
+    from caresim.model import CareModel
+
+PRESALE_STEPS = ("learn_about_service", "first_experience", "needs_fit_assessment", "purchase_decision")
+ACTIVATION_STEPS = ("service_request", "acquire_download", "activation", "configuration")
+
+
+def admit_prospects(model: CareModel, month: int) -> None:
+    """Draw this month's prospects per segment; each passes or drops out at each pre-sale touchpoint.
+
+    Prospect counts are Poisson with mean ``rate_prospects_per_month / scale``, from a stream per segment.
+    Buyers sign a contract from the segment's mix, pass the four activation touchpoints (each may leave
+    them with an open problem) and reach first use in the same month.
+    """
+    state, records = model.state, model.records
+    presale = model.config.population.presale
+    pass_p = np.array([1.0, presale.p_first_experience, presale.p_needs_fit, presale.p_purchase])
+    for code, (name, segment) in enumerate(model.config.population.segments.items()):
+        rng = model.streams[f"arrivals/{name}"]
+        count = int(rng.poisson(segment.rate_prospects_per_month / model.scale))
+        if count == 0:
+            continue
+        slots = model.add_subscribers(code, segment, count, rng, month, initial=False)
+        draws = rng.random((count, 4 + len(ACTIVATION_STEPS)))
+        index = np.arange(slots.start, slots.stop)
+        reached = np.ones(count, dtype=bool)
+        for step, touchpoint in enumerate(PRESALE_STEPS):
+            reached &= draws[:, step] < pass_p[step]
+            records.touchpoints[month, code, TP[touchpoint]] += reached.sum() if step else count
+        buyers, dropped = index[reached], index[~reached]
+        records.flow["prospects"][month, code] += count
+        records.flow["lost_prospects"][month, code] += len(dropped)
+        records.stage_flows[month, code, PRESALE, LOST] += len(dropped)
+        state.stage[dropped] = LOST
+        activation_problems = (draws[reached, 4:] < presale.p_activation_problem).sum(axis=1)
+        activate(model, buyers, month, activation_problems, new=True)
+        for touchpoint in ACTIVATION_STEPS:
+            records.touchpoints[month, code, TP[touchpoint]] += len(buyers)
+
+
+def activate(model: CareModel, slots: np.ndarray, month: int, open_problems: np.ndarray, new: bool) -> None:
+    """Bring ``slots`` through activation into usage: contract starts now, first use this month."""
+    state, records = model.state, model.records
+    contract = state.contract_months[slots]
+    state.in_contract[slots] = contract > 0
+    state.contract_end[slots] = np.where(contract > 0, month + contract, -1)
+    state.tenure[slots] = 0
+    state.n_open[slots] = np.minimum(open_problems, 3)
+    state.problems[slots] += open_problems.astype(np.int32)
+    source = PRESALE if new else state.stage[slots]
+    segment = state.segment[slots]
+    ones = np.ones(len(slots), dtype=bool)
+    if new:
+        state.joined_month[slots] = month
+        records.add_stage_flow(month, PRESALE, ACTIVATION, ones, segment)
+    else:
+        records.add_stage_flow(month, int(source[0]) if len(slots) else 0, ACTIVATION, ones, segment)
+    records.add_stage_flow(month, ACTIVATION, USAGE, ones, segment)
+    state.stage[slots] = USAGE
+    state.activated_month[slots] = month
+    records.add_touchpoint(month, TP["first_use"], ones, segment)
+    with_problem = open_problems > 0
+    records.add_touchpoint(month, TP["meets_problem"], with_problem, segment)
+    records.flow["problems"][month] += records.count(ones, segment, open_problems.astype(float))
+    if new:
+        records.flow["new"][month] += records.count(ones, segment)
+        model.ties_for_newcomers(slots)

@@ -1,0 +1,157 @@
+"""Delivering care programmes at key moments: eligibility, policy coverage, capacity, delay, effect.
+
+Delivery decides who is reached and when (trigger, eligibility, coverage, capacity, delay); the product
+decides what reaching them does (effects scaled by fatigue, channel fit, moment and lateness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from caresim.lifecycle import CHURNED, RETENTION, grade_of
+
+if TYPE_CHECKING:
+    from caresim.model import CareModel
+
+#: Triggers handled when the month closes; "trip" and "complaint" are delivered as they happen.
+CLOSE_TRIGGERS = (
+    "bill", "bill_shock", "problem", "outage", "activation", "contract_end", "retention_stage", "schedule", "churned",
+)
+
+
+def trigger_mask(model: CareModel, trigger: str, code: int, month: int) -> np.ndarray:
+    """Slots at the key moment ``trigger`` in ``month`` for programme ``code`` (close-of-month triggers)."""
+    state = model.state
+    delivery = model.programmes.delivery
+    if trigger == "churned":
+        since = month - state.churn_month
+        return (state.stage == CHURNED) & (since >= 1) & (since <= max(1, delivery.dur_lead_months[code]))
+    active = state.active
+    if trigger == "bill":
+        return active
+    if trigger == "bill_shock":
+        return active & (state.bill_shock_month == month)
+    if trigger == "problem":
+        return active & (state.report_month == month)
+    if trigger == "outage":
+        return active & (state.outage_month == month)
+    if trigger == "activation":
+        return active & (state.activated_month == month)
+    if trigger == "contract_end":
+        ahead = state.contract_end - month
+        return active & state.in_contract & (ahead >= 0) & (ahead <= delivery.dur_lead_months[code])
+    if trigger == "retention_stage":
+        return state.stage == RETENTION
+    if trigger == "schedule":
+        return active & (month % delivery.every_months[code] == 0)
+    raise ValueError(f"trigger '{trigger}' is not a close-of-month trigger")
+
+
+def deliver(model: CareModel, trigger: str, triggered: np.ndarray | None, month: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Deliver every programme fired by ``trigger``; yield (programme code, slots reached, effect multiplier).
+
+    ``triggered`` is the mask of slots at the moment; None asks ``trigger_mask`` for it.
+    """
+    for code in model.programmes.with_trigger(trigger):
+        mask = trigger_mask(model, trigger, code, month) if triggered is None else triggered
+        served, multiplier = _deliver_one(model, code, np.flatnonzero(mask), month)
+        yield code, served, multiplier
+
+
+def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int) -> tuple[np.ndarray, np.ndarray]:
+    state, records, streams = model.state, model.records, model.streams
+    delivery, product = model.programmes.delivery, model.programmes.product
+    name = model.programmes.names[code]
+    behaviour = model.config.behaviour
+    n = state.n
+
+    # Draws are made whatever the policy, so that every policy sees the same numbers.
+    u_delay = streams.uniform(f"care_delay/{name}", n) if delivery.dur_delivery_days[code] > 0 else None
+    u_resolve = streams.uniform(f"care_resolve/{name}", n) if product.p_resolve_problem[code] > 0 else None
+    capacity = delivery.capacity_per_month[code]
+    u_order = streams.uniform(f"care_capacity/{name}", n) if np.isfinite(capacity) else None
+
+    segment = state.segment[candidates]
+    grades = grade_of(state.satisfaction[candidates], **model.grade_thresholds)
+    eligible = (
+        delivery.eligible_segment[code, segment]
+        & delivery.eligible_stage[code, state.stage[candidates]]
+        & delivery.eligible_grade[code, grades]
+    )
+    candidates = candidates[eligible]
+    segment = segment[eligible]
+    state.ever_eligible[candidates, code] = True
+    records.care_eligible[month, :, code] += np.bincount(segment, minlength=records.n_segments)
+
+    covered = state.cover_u[candidates, code] < model.policy.shares[segment, code]
+    rested = month - state.last_received[candidates, code] > delivery.dur_min_gap_months[code]
+    due = candidates[covered & rested]
+    waiting = np.flatnonzero(state.pending[:, code])
+    if delivery.trigger[code] != "churned":
+        gone = state.stage[waiting] == CHURNED
+        state.pending[waiting[gone], code] = False
+        waiting = waiting[~gone]
+    queue = np.union1d(due, waiting)
+    if np.isfinite(capacity):
+        # whole contacts this month; the fraction carries over, unused capacity does not
+        allowance = model.care_allowance[code] + capacity / model.scale
+        room = int(allowance)
+        model.care_allowance[code] = allowance - room
+        if len(queue) > room:
+            # earlier backlog first, then a random order that every policy shares
+            priority = np.where(state.pending[queue, code], state.pending_since[queue, code], month) + u_order[queue]
+            queue = queue[np.argsort(priority, kind="stable")]
+            late = queue[room:]
+            fresh = late[~state.pending[late, code]]
+            state.pending_since[fresh, code] = month
+            state.pending[late, code] = True
+            queue = queue[:room]
+    served = queue
+    if len(served) == 0:
+        return served, np.zeros(0)
+
+    lag_days = np.where(state.pending[served, code], month - state.pending_since[served, code], 0) * model.month_days
+    if u_delay is not None:
+        lag_days = lag_days - np.log1p(-u_delay[served]) * delivery.dur_delivery_days[code]
+    timely = lag_days <= delivery.dur_timely_days[code]
+    preferred = state.channel[served] == delivery.channel[code]
+    multiplier = (
+        product.fatigue[code] ** state.received[served, code]
+        * np.where(preferred, behaviour.rel_effect_preferred_channel, 1.0)
+        * product.rel_moment[code]
+        * np.where(timely, 1.0, product.rel_effect_late[code])
+    )
+    state.sat_boost[served, code] += (product.d_satisfaction[code] * multiplier).astype(np.float32)
+    state.loy_boost[served, code] += (product.d_loyalty[code] * multiplier).astype(np.float32)
+    state.log_hazard_boost[served, code] += (product.log_rel_churn_hazard[code] * multiplier).astype(np.float32)
+    state.log_bill_shock_boost[served, code] += (product.log_rel_bill_shock[code] * multiplier).astype(np.float32)
+    state.log_win_back_boost[served, code] += (product.log_rel_win_back[code] * multiplier).astype(np.float32)
+    if u_resolve is not None and delivery.trigger[code] != "complaint":
+        p_resolve = np.minimum(product.p_resolve_problem[code] * multiplier, 1.0)
+        fixed = served[(u_resolve[served] < p_resolve) & (state.n_open[served] > 0)]
+        state.n_open[fixed] = 0
+        state.shock[fixed] += behaviour.d_satisfaction_resolved
+
+    state.received[served, code] += 1
+    state.last_received[served, code] = month
+    state.pending[served, code] = False
+    state.contacts[served] += 1
+    state.care_cost[served] += product.cost_per_contact[code]
+    segment_served = state.segment[served]
+    records.care_contacts[month, :, code] += np.bincount(segment_served, minlength=records.n_segments)
+    records.care_timely[month, :, code] += np.bincount(segment_served, weights=timely.astype(float), minlength=records.n_segments)
+    records.care_preferred[month, :, code] += np.bincount(segment_served, weights=preferred.astype(float),
+                                                          minlength=records.n_segments)
+    records.flow["contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
+    records.flow["care_contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
+    return served, multiplier
+
+
+def deliver_at_close(model: CareModel, month: int) -> None:
+    """Deliver every close-of-month programme: triggers in ``CLOSE_TRIGGERS`` order, then catalogue order."""
+    for trigger in CLOSE_TRIGGERS:
+        for _ in deliver(model, trigger, None, month):
+            pass

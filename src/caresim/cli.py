@@ -1,0 +1,68 @@
+"""The ``caresim`` console command: a Hydra app over ``conf/`` that runs one scenario and writes its tables.
+
+    caresim                                   # the default scenario
+    caresim scenario=network_outage run.seed=7
+    caresim --multirun scenario=baseline,price_war run.seed=1,2
+
+Bad input ends with one line on stderr naming the key, exit status 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from caresim.errors import ConfigError
+from caresim.loading import build_config, check_overrides, conf_dir
+from caresim.simulate import simulate
+from caresim.summary import render
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> None:
+    print(f"caresim: {message}", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def run_folder(output_dir: str, scenario: str, seed: int) -> Path:
+    """A fresh folder name for one run: ``<output_dir>/<scenario>/<time>-seed<seed>``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(output_dir) / scenario / f"{stamp}-seed{seed}"
+    folder, n = base, 1
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    return folder
+
+
+def _task(cfg: DictConfig) -> None:
+    try:
+        overrides = list(HydraConfig.get().overrides.task)
+        config = build_config(OmegaConf.to_container(cfg, resolve=True), overrides)
+    except ConfigError as error:
+        _fail(str(error))
+        return
+    results = simulate(config)
+    folder = results.write(run_folder(config.run.output_dir, config.scenario, config.run.seed), config.run.formats)
+    print(render(results, str(folder)))
+
+
+def main() -> None:
+    """Entry point: check the command line against the schema, then hand over to Hydra."""
+    overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-") and "=" in arg]
+    try:
+        check_overrides(overrides)
+    except ConfigError as error:
+        _fail(str(error))
+    app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)
+    app()
+
+
+if __name__ == "__main__":
+    main()

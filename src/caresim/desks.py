@@ -1,0 +1,189 @@
+"""Reporting problems: most stay silent; reports through the hotline or a store queue at a SimPy resource.
+
+The hotline and the store are SimPy priority resources with their real number of servers. Because one
+simulated subscriber stands for ``scale`` real ones, each simulated report at a desk arrives together
+with ``scale - 1`` *shadow* reports (on average) at their own random times: they load the queue as the
+real subscribers would, so waiting times are those of the real desk, but only the simulated report has
+an outcome. Waiting time and first-contact resolution move satisfaction. Reports through IVR, web, SMS,
+WAP or a self-service terminal do not queue.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, TP
+from caresim.schema import Desk
+
+if TYPE_CHECKING:
+    from caresim.model import CareModel
+
+MINUTES_PER_DAY = 24 * 60
+FAST_TRACK, NORMAL = 0, 1
+
+
+class _KeyedQueue(list):
+    """SimPy's request queue kept sorted by insertion (SimPy re-sorts the whole list on every append)."""
+
+    maxlen = None
+
+    def append(self, item: Any) -> None:
+        bisect.insort_right(self, item, key=lambda request: request.key)
+
+
+class DeskResource(simpy.PriorityResource):
+    """A priority resource whose queue stays fast when a surge builds a long backlog."""
+
+    PutQueue = _KeyedQueue
+
+
+@dataclass
+class ServiceDesk:
+    """One staffed channel: its SimPy resource and mean handling time."""
+
+    resource: DeskResource
+    mean_handle_days: float
+
+    @classmethod
+    def build(cls, env: simpy.Environment, desk: Desk) -> ServiceDesk:
+        return cls(resource=DeskResource(env, capacity=desk.n_servers),
+                   mean_handle_days=desk.dur_handle_minutes / MINUTES_PER_DAY)
+
+
+def report_problems(model: CareModel, month: int) -> None:
+    """Subscribers with open problems report them (or stay silent); reports are handled by channel.
+
+    A recurring problem is reported with ``p_complain × rel_complain_recurring``. Programmes triggered
+    by a complaint are delivered at the report: they can put the contact first in the queue and raise
+    the chance that it resolves the problem.
+    """
+    state, records, streams = model.state, model.records, model.streams
+    service = model.config.service
+    n = state.n
+    segment = state.segment
+    recurring = state.carried_problem_month == month
+    p_report = np.minimum(service.p_complain * np.where(recurring, service.rel_complain_recurring, 1.0), 1.0)
+    report = state.active & (state.n_open > 0) & (streams.uniform("report", n) < p_report)
+    u_resolve = streams.uniform("first_contact_resolution", n)
+    u_time = streams.uniform("contact_time", n)
+    u_handle = streams.uniform("handle_time", n)
+
+    state.report_month[report] = month
+    state.complaints[report] += 1
+    state.contacts[report] += 1
+    records.add_touchpoint(month, TP["reports_problem"], report, segment)
+    records.add_flow(month, "complaints", report, segment)
+    records.add_flow(month, "contacts", report, segment)
+
+    fast_track = np.zeros(n, dtype=bool)
+    p_resolve_care = np.zeros(n)
+    for code, served, multiplier in model.deliver_care("complaint", report, month):
+        extra = np.minimum(model.programmes.product.p_resolve_problem[code] * multiplier, 1.0)
+        p_resolve_care[served] = 1 - (1 - p_resolve_care[served]) * (1 - extra)
+        fast_track[served] |= bool(model.programmes.delivery.queue_priority[code])
+
+    fcr = np.array([service.p_first_contact_resolution[name] for name in CHANNELS])
+    p_resolve = 1 - (1 - fcr[state.channel]) * (1 - p_resolve_care)
+    resolved = u_resolve < p_resolve
+    at_desk = np.isin(state.channel, DESK_CHANNELS)
+
+    self_served = np.flatnonzero(report & ~at_desk)
+    close_contact(model, self_served, resolved[self_served], month)
+
+    queued = np.flatnonzero(report & at_desk)
+    if len(queued):
+        priority = np.where(fast_track[queued], FAST_TRACK, NORMAL)
+        arrivals = _desk_arrivals(model, queued, u_time[queued], u_handle[queued], priority)
+        model.env.process(_dispatch(model, arrivals, resolved, month))
+
+
+def _desk_arrivals(model: CareModel, slots: np.ndarray, u_time: np.ndarray, u_handle: np.ndarray,
+                   priority: np.ndarray) -> list[tuple[float, int, int, float, int]]:
+    """Arrivals at the desks this month: (time in month, slot or -1 for a shadow, channel, handle days, priority)."""
+    rng = model.streams["shadow_contacts"]
+    channel = model.state.channel[slots]
+    extra = model.scale - 1.0
+    n_shadow = np.floor(extra).astype(int) + (rng.random(len(slots)) < extra - np.floor(extra))
+    owner = np.repeat(np.arange(len(slots)), n_shadow)
+    mean_handle = np.array([model.desks[int(c)].mean_handle_days if c in model.desks else 0.0 for c in range(len(CHANNELS))])
+    time = np.concatenate([u_time, rng.random(len(owner))]) * model.month_days
+    handle = np.concatenate([-np.log1p(-u_handle), rng.exponential(1.0, len(owner))])
+    who = np.concatenate([slots, np.full(len(owner), -1)])
+    desk = np.concatenate([channel, channel[owner]])
+    handle = handle * mean_handle[desk]
+    prio = np.concatenate([priority, priority[owner]])
+    order = np.argsort(time, kind="stable")
+    return list(zip(time[order].tolist(), who[order].tolist(), desk[order].tolist(), handle[order].tolist(),
+                    prio[order].tolist(), strict=True))
+
+
+def _dispatch(model: CareModel, arrivals: list[tuple[float, int, int, float, int]], resolved: np.ndarray,
+              month: int):
+    """SimPy process: release each report (and shadow report) into its desk queue at its time."""
+    env = model.env
+    start = env.now
+    for offset, slot, channel, handle, priority in arrivals:
+        arrival = start + offset
+        if arrival > env.now:
+            yield env.timeout(arrival - env.now)
+        desk = model.desks[channel]
+        if slot < 0:
+            env.process(_shadow(env, desk, handle, priority))
+        else:
+            env.process(_contact(model, desk, slot, handle, bool(resolved[slot]), priority, month))
+
+
+def _shadow(env: simpy.Environment, desk: ServiceDesk, handle_days: float, priority: int):
+    """SimPy process: a real subscriber's report that only occupies a server."""
+    with desk.resource.request(priority=priority) as request:
+        yield request
+        yield env.timeout(handle_days)
+
+
+def _contact(model: CareModel, desk: ServiceDesk, slot: int, handle_days: float, resolved: bool,
+             priority: int, month: int):
+    """SimPy process: one report waits for a server, is handled, and resolves the problem or not."""
+    env = model.env
+    arrived = env.now
+    with desk.resource.request(priority=priority) as request:
+        yield request
+        wait_days = env.now - arrived
+        yield env.timeout(handle_days)
+    state, records = model.state, model.records
+    segment = int(state.segment[slot])
+    desk_code = int(state.channel[slot])
+    records.wait_sum[month, segment, desk_code] += wait_days
+    records.wait_max[month, segment, desk_code] = max(records.wait_max[month, segment, desk_code], wait_days)
+    records.desk_contacts[month, segment, desk_code] += 1
+    if state.stage[slot] == CHURNED:  # the report outlived the subscriber's stay
+        return
+    behaviour = model.config.behaviour
+    shock = max(behaviour.d_satisfaction_per_wait_hour * wait_days * 24.0, behaviour.d_satisfaction_wait_max)
+    if resolved:
+        state.n_open[slot] = 0
+        shock += behaviour.d_satisfaction_resolved
+        records.flow["resolved_first_contact"][month, segment] += 1
+    else:
+        shock += behaviour.d_satisfaction_unresolved
+    state.shock[slot] += shock
+
+
+def close_contact(model: CareModel, slots: np.ndarray, resolved: np.ndarray, month: int) -> None:
+    """The outcome of reports: a resolved problem is recovered; an unresolved one stays open."""
+    state, behaviour = model.state, model.config.behaviour
+    still_here = state.stage[slots] != CHURNED  # a report can outlive the subscriber's stay
+    slots, resolved = slots[still_here], resolved[still_here]
+    if len(slots) == 0:
+        return
+    done = slots[resolved]
+    state.n_open[done] = 0
+    state.shock[done] += behaviour.d_satisfaction_resolved
+    state.shock[slots[~resolved]] += behaviour.d_satisfaction_unresolved
+    model.records.flow["resolved_first_contact"][month] += model.records.count(
+        np.ones(len(done), dtype=bool), state.segment[done]
+    )

@@ -1,0 +1,65 @@
+"""The results of one run: tables, the resolved config and the policy, and how they are written to disk.
+
+A run's folder appears whole or not at all: everything is written to a hidden sibling folder first,
+which is renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from caresim.policy import CarePolicy
+from caresim.schema import CareConfig
+
+TABLES = ("kpis", "subscribers", "programmes", "care_spend", "programme_costs", "touchpoints", "stage_flows")
+
+
+@dataclass
+class Results:
+    """Everything one simulation run produced."""
+
+    config: CareConfig
+    policy: CarePolicy
+    kpis: pd.DataFrame
+    subscribers: pd.DataFrame
+    programmes: pd.DataFrame
+    care_spend: pd.DataFrame
+    programme_costs: pd.DataFrame
+    touchpoints: pd.DataFrame
+    stage_flows: pd.DataFrame
+    wall_seconds: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """All tables by name."""
+        return {name: getattr(self, name) for name in TABLES}
+
+    def write(self, folder: str | Path, formats: tuple[str, ...] | list[str] = ("parquet", "csv")) -> Path:
+        """Write tables, resolved config and policy into ``folder`` (created whole, or not at all)."""
+        folder = Path(folder)
+        if folder.exists():
+            raise FileExistsError(f"output folder {folder} already exists")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            for name, table in self.tables().items():
+                if "parquet" in formats:
+                    table.to_parquet(staging / f"{name}.parquet", index=False)
+                if "csv" in formats:
+                    table.to_csv(staging / f"{name}.csv", index=False)
+            config = self.config.model_dump(mode="json")
+            (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+            (staging / "policy.json").write_text(json.dumps(self.policy.to_mapping(), indent=2))
+            os.replace(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return folder

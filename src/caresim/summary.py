@@ -1,0 +1,77 @@
+"""A readable summary of one run, built from its tables only."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from caresim.results import Results
+
+
+def _money(value: float) -> str:
+    for unit, size in (("bn", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:,.2f} {unit}"
+    return f"{value:,.0f}"
+
+
+def headline(results: Results) -> dict[str, float]:
+    """The run's headline figures (whole base, whole horizon)."""
+    kpis = results.kpis
+    by_month = kpis.groupby("month").sum(numeric_only=True)
+    final = kpis[kpis["month"] == kpis["month"].max()]
+    active_end = final["active"].sum()
+    spend = results.programme_costs["total_spend"].sum()
+    return {
+        "active_start": float(by_month["active_start"].iloc[0]),
+        "active_end": float(active_end),
+        "monthly_churn_rate": float((by_month["churned"] / by_month["active_start"]).mean()),
+        "new_per_month": float(by_month["new"].mean()),
+        "won_back_per_month": float(by_month["won_back"].mean()),
+        "complaints_per_1000_per_month": float((1000 * by_month["complaints"] / by_month["active_start"]).mean()),
+        "first_contact_resolution": float(by_month["resolved_first_contact"].sum() / max(by_month["complaints"].sum(), 1)),
+        "mean_wait_hotline_min": float(
+            (kpis["mean_wait_hotline_min"].fillna(0) * kpis["hotline_contacts"]).sum() / max(kpis["hotline_contacts"].sum(), 1)
+        ),
+        "satisfaction_good_or_better": float(
+            ((final["satisfaction_excellent"] + final["satisfaction_good"]) * final["active"]).sum() / max(active_end, 1)
+        ),
+        "satisfaction_poor": float((final["satisfaction_poor"] * final["active"]).sum() / max(active_end, 1)),
+        "revenue": float(kpis["revenue"].sum()),
+        "care_spend": float(spend),
+    }
+
+
+def render(results: Results, folder: str | None = None) -> str:
+    """The summary printed at the end of a run."""
+    figures = headline(results)
+    config = results.config
+    lines = [
+        f"caresim: scenario '{config.scenario}' — {config.description}".rstrip(" —"),
+        f"  {config.run.n_months} months, seed {config.run.seed}, 1 simulated subscriber = {config.run.scale:g} real;"
+        f" ran in {results.wall_seconds:.1f} s",
+        f"  subscribers      {figures['active_start']:,.0f} -> {figures['active_end']:,.0f}"
+        f"  (new {figures['new_per_month']:,.0f}/month, won back {figures['won_back_per_month']:,.0f}/month)",
+        f"  monthly churn    {100 * figures['monthly_churn_rate']:.2f}%",
+        f"  complaints       {figures['complaints_per_1000_per_month']:.1f} per 1,000 a month;"
+        f" first-contact resolution {100 * figures['first_contact_resolution']:.0f}%;"
+        f" mean hotline wait {figures['mean_wait_hotline_min']:.1f} min",
+        f"  satisfaction     {100 * figures['satisfaction_good_or_better']:.0f}% Good or better,"
+        f" {100 * figures['satisfaction_poor']:.0f}% Poor at the end",
+        f"  revenue {_money(figures['revenue'])}, care spend {_money(figures['care_spend'])}",
+        "",
+        "care programmes (all segments; treated vs eligible-but-uncovered control):",
+    ]
+    overall = results.programmes[results.programmes["segment"] == "all"].set_index("programme")
+    view = pd.DataFrame({
+        "reach": overall["reach"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "-"),
+        "cost": overall["cost"].map(_money),
+        "timely": overall["timeliness"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "-"),
+        "churn -": overall["churn_reduction"].map(lambda v: f"{100 * v:+.1f}pp" if pd.notna(v) else "-"),
+        "sat +": overall["satisfaction_uplift"].map(lambda v: f"{v:+.3f}" if pd.notna(v) else "-"),
+        "grade": overall["grade"],
+        "verdict": overall["verdict"],
+    })
+    lines.append(view.to_string())
+    if folder:
+        lines += ["", f"tables written to {folder}"]
+    return "\n".join(lines)
