@@ -1,9 +1,9 @@
 """caresim: simulate and optimise investment in telecom customer-care programmes.
 
-    import caresim
-    config = caresim.load_config("baseline", ["run.n_months=12"])
-    results = caresim.simulate(config)            # the config's own policy
-    results.kpis, results.programmes, results.subscribers
+import caresim
+config = caresim.load_config("baseline", ["run.n_months=12"])
+results = caresim.simulate(config)            # the config's own policy
+results.kpis, results.programmes, results.subscribers
 """
 
 from caresim.errors import ConfigError

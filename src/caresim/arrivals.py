@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from caresim.lifecycle import ACTIVATION, LOST, PRESALE, TP, USAGE
-from caresim.population import draw_subscribers
 
 if TYPE_CHECKING:
     from caresim.model import CareModel
@@ -62,6 +61,7 @@ def activate(model: CareModel, slots: np.ndarray, month: int, open_problems: np.
     segment = state.segment[slots]
     ones = np.ones(len(slots), dtype=bool)
     if new:
+        model.enrol(slots)
         state.joined_month[slots] = month
         records.add_stage_flow(month, PRESALE, ACTIVATION, ones, segment)
     else:

@@ -25,7 +25,9 @@ def recur_problems(model: CareModel, month: int) -> None:
     n = state.n
     segment = state.segment
     active = state.active
-    gone = active & (state.n_open > 0) & (model.streams.uniform("self_resolve", n) < model.config.service.p_self_resolve)
+    gone = (
+        active & (state.n_open > 0) & (model.streams.uniform("self_resolve", n) < model.config.service.p_self_resolve)
+    )
     state.n_open[gone] = 0
     recurs = active & (state.n_open > 0) & (state.carried_problem_month == month)
     state.shock[recurs] += behaviour.d_satisfaction_recur
@@ -44,8 +46,13 @@ def update_attitudes(model: CareModel, month: int) -> None:
     state = model.state
     behaviour = model.config.behaviour
     decay = model.programmes.product.decay.astype(np.float32)
-    for boost in (state.sat_boost, state.loy_boost, state.log_hazard_boost, state.log_bill_shock_boost,
-                  state.log_win_back_boost):
+    for boost in (
+        state.sat_boost,
+        state.loy_boost,
+        state.log_hazard_boost,
+        state.log_bill_shock_boost,
+        state.log_win_back_boost,
+    ):
         boost *= decay
     active = state.active
     noise = behaviour.sd_satisfaction_noise * model.streams["satisfaction_noise"].standard_normal(state.n)

@@ -42,7 +42,9 @@ def churn_hazard(
         + churn.coef_competitor * competitor_pressure
         + churn.coef_social * share_ties_churned
     )
-    rel_contract = np.where(contract_ends_now, churn.rel_contract_end, np.where(in_contract, churn.rel_in_contract, 1.0))
+    rel_contract = np.where(
+        contract_ends_now, churn.rel_contract_end, np.where(in_contract, churn.rel_in_contract, 1.0)
+    )
     rel_stage = np.where(in_retention, churn.rel_retention_stage, 1.0)
     return rate_base * rel_season * rel_contract * rel_stage * rel_care * np.exp(predictor)
 
@@ -63,7 +65,9 @@ def win_back_hazard(
 
 def wait_penalty(behaviour: Behaviour, wait_hours: np.ndarray | float) -> np.ndarray:
     """Satisfaction lost by waiting at a desk: linear in the wait, floored at the maximum penalty."""
-    return np.maximum(behaviour.d_satisfaction_per_wait_hour * np.asarray(wait_hours), behaviour.d_satisfaction_wait_max)
+    return np.maximum(
+        behaviour.d_satisfaction_per_wait_hour * np.asarray(wait_hours), behaviour.d_satisfaction_wait_max
+    )
 
 
 def revert_satisfaction(

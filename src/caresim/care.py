@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
 #: Triggers handled when the month closes; "trip" and "complaint" are delivered as they happen.
 CLOSE_TRIGGERS = (
-    "bill", "bill_shock", "problem", "outage", "activation", "contract_end", "retention_stage", "schedule", "churned",
+    "bill",
+    "bill_shock",
+    "problem",
+    "outage",
+    "activation",
+    "contract_end",
+    "retention_stage",
+    "schedule",
+    "churned",
 )
 
 
@@ -50,7 +58,9 @@ def trigger_mask(model: CareModel, trigger: str, code: int, month: int) -> np.nd
     raise ValueError(f"trigger '{trigger}' is not a close-of-month trigger")
 
 
-def deliver(model: CareModel, trigger: str, triggered: np.ndarray | None, month: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def deliver(
+    model: CareModel, trigger: str, triggered: np.ndarray | None, month: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Deliver every programme fired by ``trigger``; yield (programme code, slots reached, effect multiplier).
 
     ``triggered`` is the mask of slots at the moment; None asks ``trigger_mask`` for it.
@@ -94,7 +104,7 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
         gone = state.stage[waiting] == CHURNED
         state.pending[waiting[gone], code] = False
         waiting = waiting[~gone]
-    queue = np.union1d(due, waiting)
+    queue = np.union1d(due, waiting) if len(waiting) else due
     if np.isfinite(capacity):
         # whole contacts this month; the fraction carries over, unused capacity does not
         allowance = model.care_allowance[code] + capacity / model.scale
@@ -142,9 +152,12 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
     state.care_cost[served] += product.cost_per_contact[code]
     segment_served = state.segment[served]
     records.care_contacts[month, :, code] += np.bincount(segment_served, minlength=records.n_segments)
-    records.care_timely[month, :, code] += np.bincount(segment_served, weights=timely.astype(float), minlength=records.n_segments)
-    records.care_preferred[month, :, code] += np.bincount(segment_served, weights=preferred.astype(float),
-                                                          minlength=records.n_segments)
+    records.care_timely[month, :, code] += np.bincount(
+        segment_served, weights=timely.astype(float), minlength=records.n_segments
+    )
+    records.care_preferred[month, :, code] += np.bincount(
+        segment_served, weights=preferred.astype(float), minlength=records.n_segments
+    )
     records.flow["contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
     records.flow["care_contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
     return served, multiplier

@@ -71,8 +71,9 @@ def win_back(model: CareModel, month: int) -> None:
     u_contract = streams.uniform("win_back_contract", n)
     churned = (state.stage == CHURNED) & (state.churn_month < month)
     since = month - state.churn_month
-    hazard = win_back_hazard(rule.rate_return, rule.dur_memory_months, since,
-                             np.exp(state.log_win_back_boost.sum(axis=1)))
+    hazard = win_back_hazard(
+        rule.rate_return, rule.dur_memory_months, since, np.exp(state.log_win_back_boost.sum(axis=1))
+    )
     returns = np.flatnonzero(churned & (u_return < p_from_hazard(hazard)))
     if len(returns) == 0:
         return
@@ -83,7 +84,9 @@ def win_back(model: CareModel, month: int) -> None:
         mix = segments[names[code]].contract_mix
         lengths = np.array(sorted(mix))
         cumulative = np.cumsum([mix[length] for length in lengths])
-        pick = np.minimum(np.searchsorted(cumulative / cumulative[-1], u_contract[members], side="right"), len(lengths) - 1)
+        pick = np.minimum(
+            np.searchsorted(cumulative / cumulative[-1], u_contract[members], side="right"), len(lengths) - 1
+        )
         state.contract_months[members] = lengths[pick]
     seg = state.segment[returns]
     sat = np.clip(model.segments.satisfaction_mean[seg] + rule.d_satisfaction_on_return, 0, 1)

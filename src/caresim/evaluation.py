@@ -41,8 +41,12 @@ def _verdict(treated: int, satisfaction: float, loyalty: float, thresholds: dict
     else:
         success = is_success(sat_grade)
         by, grade = "satisfaction", GRADES[sat_grade]
-    return {"evaluated_by": by, "grade": grade, "success": success,
-            "verdict": "succeeded" if success else "failed: adjust or replace"}
+    return {
+        "evaluated_by": by,
+        "grade": grade,
+        "success": success,
+        "verdict": "succeeded" if success else "failed: adjust or replace",
+    }
 
 
 def evaluate_programmes(model: CareModel) -> pd.DataFrame:
@@ -88,7 +92,9 @@ def evaluate_programmes(model: CareModel) -> pd.DataFrame:
                 "cost": variable + fixed_share,
                 "cost_per_treated": (variable + fixed_share) / (n_treated * scale) if n_treated else np.nan,
                 "timeliness": records.care_timely[:, by_segment, p].sum() / contacts if contacts else np.nan,
-                "preferred_channel_share": records.care_preferred[:, by_segment, p].sum() / contacts if contacts else np.nan,
+                "preferred_channel_share": records.care_preferred[:, by_segment, p].sum() / contacts
+                if contacts
+                else np.nan,
                 "satisfaction_treated": sat_t,
                 "satisfaction_control": sat_c,
                 "satisfaction_uplift": sat_t - sat_c,

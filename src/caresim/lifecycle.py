@@ -44,8 +44,17 @@ EXCELLENT, GOOD, FAIR, POOR = range(len(GRADES))
 
 #: Key moments at which a care programme can be delivered.
 TRIGGERS: tuple[str, ...] = (
-    "bill", "bill_shock", "problem", "complaint", "trip", "contract_end", "retention_stage",
-    "outage", "churned", "schedule", "activation",
+    "bill",
+    "bill_shock",
+    "problem",
+    "complaint",
+    "trip",
+    "contract_end",
+    "retention_stage",
+    "outage",
+    "churned",
+    "schedule",
+    "activation",
 )
 #: Life moments (care here exceeds expectation: "surprise"); all other triggers are business moments.
 LIFE_MOMENTS: frozenset[str] = frozenset({"trip"})

@@ -41,7 +41,8 @@ def config_groups() -> dict[str, list[str]]:
     """Config groups of ``conf/`` and their options."""
     return {
         group.name: sorted(option.stem for option in group.glob("*.yaml"))
-        for group in sorted(conf_dir().iterdir()) if group.is_dir()
+        for group in sorted(conf_dir().iterdir())
+        if group.is_dir()
     }
 
 
@@ -155,7 +156,9 @@ def validate(data: dict[str, Any]) -> CareConfig:
 def describe_validation_error(error: ValidationError) -> str:
     """One line for the first problem pydantic found: the dotted key, what is wrong, the value given."""
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "config"
+    # union branches add type tags such as "constrained-float" to the location: they are not keys
+    parts = [str(part) for part in first["loc"] if not any(mark in str(part) for mark in "-[(")]
+    key = ".".join(parts) or "config"
     kind, message = first["type"], first["msg"]
     if kind == "extra_forbidden":
         return f"{key}: unknown config key"
@@ -194,7 +197,9 @@ def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
     except HydraException as error:
-        raise ConfigError(str(error).splitlines()[0]) from None
+        raise ConfigError(
+            " ".join(str(error).split("\n")[:1] + [line.strip() for line in str(error).split("\n")[2:3]])
+        ) from None
     return OmegaConf.to_container(cfg, resolve=True)
 
 

@@ -33,13 +33,14 @@ from collections.abc import Callable, Iterator
 import mesa
 import numpy as np
 import simpy
+from mesa.space import NetworkGrid
 
 from caresim.arrivals import admit_prospects
 from caresim.attitudes import recur_problems, update_attitudes
 from caresim.care import deliver, deliver_at_close
 from caresim.churn import churn_and_renew, win_back
 from caresim.desks import ServiceDesk, report_problems
-from caresim.lifecycle import ACTIVE_STAGES, CHANNELS, GRADES, STAGES, HOTLINE, RETENTION, STORE, grade_of
+from caresim.lifecycle import ACTIVE_STAGES, CHANNELS, GRADES, HOTLINE, RETENTION, STAGES, STORE, grade_of
 from caresim.market import MonthConditions, conditions
 from caresim.policy import CarePolicy
 from caresim.population import SegmentTable, SubscriberState, draw_subscribers
@@ -89,7 +90,7 @@ class Subscriber(mesa.Agent):
 
     def ties(self) -> list[Subscriber]:
         """The subscribers this one is tied to, from the Mesa network."""
-        return self.model.ties.grid.get_neighbors(self.slot)
+        return self.model.network.get_neighbors(self.slot)
 
 
 class CareModel(mesa.Model):
@@ -119,23 +120,30 @@ class CareModel(mesa.Model):
             HOTLINE: ServiceDesk.build(self.env, config.service.hotline),
         }
         self.care_allowance = np.zeros(self.programmes.n)
+        self.subscribers: dict[int, Subscriber] = {}
         self.conditions: MonthConditions | None = None
         self.month = 0
         self._spawn_initial_base()
 
     # ------------------------------------------------------------ population
-    def add_subscribers(self, code: int, segment: Segment, count: int, rng: np.random.Generator,
-                        month: int, initial: bool) -> slice:
-        """Allocate ``count`` slots for segment ``code``, draw their attributes and create their agents."""
+    def add_subscribers(
+        self, code: int, segment: Segment, count: int, rng: np.random.Generator, month: int, initial: bool
+    ) -> slice:
+        """Allocate ``count`` slots for segment ``code`` and draw their attributes (no agents yet)."""
         slots = self.state.allocate(count)
         draw_subscribers(self.state, slots, code, segment, rng, month, initial)
         self.state.cover_u[slots] = self.streams["coverage"].random((count, self.programmes.n))
-        index = np.arange(slots.start, slots.stop)
-        self.ties.add_nodes(index)
-        grid = self.ties.grid
-        for slot in index.tolist():
-            grid.place_agent(Subscriber(self, slot), slot)
         return slots
+
+    def enrol(self, slots: np.ndarray) -> None:
+        """Make subscribers of these slots: a Mesa agent each."""
+        for slot in slots.tolist():
+            self.subscribers[slot] = Subscriber(self, slot)
+
+    @property
+    def network(self) -> NetworkGrid:
+        """The Mesa network of ties, every subscriber agent on its node (built from the tie arrays)."""
+        return self.ties.network(self.subscribers)
 
     def _spawn_initial_base(self) -> None:
         for code, (name, segment) in enumerate(self.config.population.segments.items()):
@@ -143,6 +151,7 @@ class CareModel(mesa.Model):
             if count:
                 slots = self.add_subscribers(code, segment, count, self.streams[f"population/{name}"], 0, True)
                 self.state.stage[slots] = ACTIVE_STAGES[1]
+                self.enrol(np.arange(slots.start, slots.stop))
         everyone = np.arange(self.state.n)
         spec = self.config.population.ties
         self.ties.connect(everyone, everyone, self.state.segment, spec.mean_degree / 2, self.streams["ties"])

@@ -13,7 +13,6 @@ import numpy as np
 
 from caresim.lifecycle import CHANNELS, CHURNED, LOST, PRESALE
 from caresim.schema import Population, Segment
-from caresim.streams import Streams
 
 #: Per-subscriber fields: name -> (dtype, fill value). Fields with a programme axis are listed apart.
 FIELDS: dict[str, tuple[type, float]] = {

@@ -92,12 +92,15 @@ def compile_catalogue(config: CareConfig) -> ProgrammeTable:
         trigger=tuple(programme.trigger for programme in programmes),
         every_months=field("every_months").astype(int),
         dur_lead_months=field("dur_lead_months").astype(int),
-        eligible_segment=np.array([mask(p.eligibility.segments, segments) for p in programmes], dtype=bool)
-        .reshape(len(programmes), len(segments)),
-        eligible_stage=np.array([mask(p.eligibility.stages, STAGES) for p in programmes], dtype=bool)
-        .reshape(len(programmes), len(STAGES)),
-        eligible_grade=np.array([mask(p.eligibility.grades, GRADES) for p in programmes], dtype=bool)
-        .reshape(len(programmes), len(GRADES)),
+        eligible_segment=np.array([mask(p.eligibility.segments, segments) for p in programmes], dtype=bool).reshape(
+            len(programmes), len(segments)
+        ),
+        eligible_stage=np.array([mask(p.eligibility.stages, STAGES) for p in programmes], dtype=bool).reshape(
+            len(programmes), len(STAGES)
+        ),
+        eligible_grade=np.array([mask(p.eligibility.grades, GRADES) for p in programmes], dtype=bool).reshape(
+            len(programmes), len(GRADES)
+        ),
         channel=np.array([CHANNELS.index(p.channel) for p in programmes], dtype=int),
         capacity_per_month=np.array(
             [np.inf if p.capacity_per_month is None else p.capacity_per_month for p in programmes], dtype=float

@@ -11,8 +11,20 @@ from caresim.lifecycle import GRADES, STAGES, TOUCHPOINT_NAMES
 
 #: Monthly flow counters per segment.
 FLOWS = (
-    "prospects", "lost_prospects", "new", "churned", "won_back", "problems", "bill_shocks", "outage_hits",
-    "trips", "complaints", "contacts", "care_contacts", "resolved_first_contact", "recurring",
+    "prospects",
+    "lost_prospects",
+    "new",
+    "churned",
+    "won_back",
+    "problems",
+    "bill_shocks",
+    "outage_hits",
+    "trips",
+    "complaints",
+    "contacts",
+    "care_contacts",
+    "resolved_first_contact",
+    "recurring",
 )
 #: End-of-month stocks and sums per segment.
 STOCKS = ("active", "active_start", "in_retention", "in_contract", "satisfaction_sum", "loyalty_sum", "revenue")

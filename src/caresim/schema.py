@@ -21,8 +21,17 @@ Channel = Literal["store", "hotline", "ivr", "web", "sms", "wap", "terminal"]
 Stage = Literal["presale", "activation", "usage", "retention", "churned"]
 Grade = Literal["excellent", "good", "fair", "poor"]
 Trigger = Literal[
-    "bill", "bill_shock", "problem", "complaint", "trip", "contract_end", "retention_stage",
-    "outage", "churned", "schedule", "activation",
+    "bill",
+    "bill_shock",
+    "problem",
+    "complaint",
+    "trip",
+    "contract_end",
+    "retention_stage",
+    "outage",
+    "churned",
+    "schedule",
+    "activation",
 ]
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
@@ -189,7 +198,13 @@ class Service(Strict):
     rel_complain_recurring: NonNegative = Field(1.5, description="multiplier on p_complain for a recurring problem")
     p_first_contact_resolution: dict[Channel, Probability] = Field(
         default_factory=lambda: {
-            "store": 0.8, "hotline": 0.72, "ivr": 0.35, "web": 0.45, "sms": 0.3, "wap": 0.4, "terminal": 0.4,
+            "store": 0.8,
+            "hotline": 0.72,
+            "ivr": 0.35,
+            "web": 0.45,
+            "sms": 0.3,
+            "wap": 0.4,
+            "terminal": 0.4,
         },
         description="first-contact resolution rate of each channel",
     )
@@ -362,5 +377,7 @@ class CareConfig(Strict):
         for name, programme in self.catalogue.items():
             check(programme.eligibility.segments, f"catalogue.{name}.eligibility.segments")
             if programme.queue_priority and programme.trigger != "complaint":
-                raise ValueError(f"catalogue.{name}.queue_priority: only programmes with trigger 'complaint' may jump the queue")
+                raise ValueError(
+                    f"catalogue.{name}.queue_priority: only programmes with trigger 'complaint' may jump the queue"
+                )
         return self

@@ -28,12 +28,16 @@ def headline(results: Results) -> dict[str, float]:
         "new_per_month": float(by_month["new"].mean()),
         "won_back_per_month": float(by_month["won_back"].mean()),
         "complaints_per_1000_per_month": float((1000 * by_month["complaints"] / by_month["active_start"]).mean()),
-        "first_contact_resolution": float(by_month["resolved_first_contact"].sum() / max(by_month["complaints"].sum(), 1)),
+        "first_contact_resolution": float(
+            by_month["resolved_first_contact"].sum() / max(by_month["complaints"].sum(), 1)
+        ),
         "mean_wait_hotline_min": float(
-            (kpis["mean_wait_hotline_min"].fillna(0) * kpis["hotline_contacts"]).sum() / max(kpis["hotline_contacts"].sum(), 1)
+            (kpis["mean_wait_hotline_min"].fillna(0) * kpis["hotline_contacts"]).sum()
+            / max(kpis["hotline_contacts"].sum(), 1)
         ),
         "satisfaction_good_or_better": float(
-            ((final["satisfaction_excellent"] + final["satisfaction_good"]) * final["active"]).sum() / max(active_end, 1)
+            ((final["satisfaction_excellent"] + final["satisfaction_good"]) * final["active"]).sum()
+            / max(active_end, 1)
         ),
         "satisfaction_poor": float((final["satisfaction_poor"] * final["active"]).sum() / max(active_end, 1)),
         "revenue": float(kpis["revenue"].sum()),
@@ -62,15 +66,17 @@ def render(results: Results, folder: str | None = None) -> str:
         "care programmes (all segments; treated vs eligible-but-uncovered control):",
     ]
     overall = results.programmes[results.programmes["segment"] == "all"].set_index("programme")
-    view = pd.DataFrame({
-        "reach": overall["reach"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "-"),
-        "cost": overall["cost"].map(_money),
-        "timely": overall["timeliness"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "-"),
-        "churn -": overall["churn_reduction"].map(lambda v: f"{100 * v:+.1f}pp" if pd.notna(v) else "-"),
-        "sat +": overall["satisfaction_uplift"].map(lambda v: f"{v:+.3f}" if pd.notna(v) else "-"),
-        "grade": overall["grade"],
-        "verdict": overall["verdict"],
-    })
+    view = pd.DataFrame(
+        {
+            "reach": overall["reach"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "-"),
+            "cost": overall["cost"].map(_money),
+            "timely": overall["timeliness"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "-"),
+            "churn -": overall["churn_reduction"].map(lambda v: f"{100 * v:+.1f}pp" if pd.notna(v) else "-"),
+            "sat +": overall["satisfaction_uplift"].map(lambda v: f"{v:+.3f}" if pd.notna(v) else "-"),
+            "grade": overall["grade"],
+            "verdict": overall["verdict"],
+        }
+    )
     lines.append(view.to_string())
     if folder:
         lines += ["", f"tables written to {folder}"]

@@ -28,22 +28,27 @@ def kpi_table(model: CareModel) -> pd.DataFrame:
     records, scale = model.records, model.scale
     n_months, n_segments = records.stock["active"].shape
     month = np.repeat(np.arange(n_months), n_segments)
-    table = pd.DataFrame({
-        "month": month,
-        "calendar_month": (model.config.market.start_calendar_month - 1 + month) % 12 + 1,
-        "segment": np.tile(np.array(model.segments.names), n_months),
-    })
+    table = pd.DataFrame(
+        {
+            "month": month,
+            "calendar_month": (model.config.market.start_calendar_month - 1 + month) % 12 + 1,
+            "segment": np.tile(np.array(model.segments.names), n_months),
+        }
+    )
     for name in ("active_start", "active"):
         table[name] = records.stock[name].ravel() * scale
     for name in FLOWS:
         table[name] = records.flow[name].ravel() * scale
     table["churn_rate"] = _ratio(records.flow["churned"], records.stock["active_start"]).ravel()
     table["complaints_per_1000"] = 1000 * _ratio(records.flow["complaints"], records.stock["active_start"]).ravel()
-    table["first_contact_resolution"] = _ratio(records.flow["resolved_first_contact"], records.flow["complaints"]).ravel()
+    table["first_contact_resolution"] = _ratio(
+        records.flow["resolved_first_contact"], records.flow["complaints"]
+    ).ravel()
     for k, desk in enumerate(DESKS):
         table[f"{desk}_contacts"] = records.desk_contacts[..., k].ravel() * scale
-        table[f"mean_wait_{desk}_min"] = (_ratio(records.wait_sum[..., k], records.desk_contacts[..., k])
-                                          * MINUTES_PER_DAY).ravel()
+        table[f"mean_wait_{desk}_min"] = (
+            _ratio(records.wait_sum[..., k], records.desk_contacts[..., k]) * MINUTES_PER_DAY
+        ).ravel()
         table[f"max_wait_{desk}_min"] = records.wait_max[..., k].ravel() * MINUTES_PER_DAY
     table["mean_wait_min"] = (_ratio(records.wait_sum.sum(-1), records.desk_contacts.sum(-1)) * MINUTES_PER_DAY).ravel()
     table["in_retention"] = records.stock["in_retention"].ravel() * scale
@@ -67,18 +72,21 @@ def kpi_table(model: CareModel) -> pd.DataFrame:
 def care_spend_table(model: CareModel) -> pd.DataFrame:
     """Care contacts and variable spend per month, segment and programme (long form)."""
     records, scale = model.records, model.scale
-    n_months, n_segments, n_programmes = records.care_contacts.shape
+    n_months, n_segments, _n_programmes = records.care_contacts.shape
     index = pd.MultiIndex.from_product(
         [range(n_months), model.segments.names, model.programmes.names], names=["month", "segment", "programme"]
     )
     contacts = records.care_contacts.ravel()
-    table = pd.DataFrame({
-        "eligible_triggered": records.care_eligible.ravel() * scale,
-        "contacts": contacts * scale,
-        "timely_contacts": records.care_timely.ravel() * scale,
-        "preferred_channel_contacts": records.care_preferred.ravel() * scale,
-        "cost_per_contact": np.tile(model.programmes.product.cost_per_contact, n_months * n_segments),
-    }, index=index).reset_index()
+    table = pd.DataFrame(
+        {
+            "eligible_triggered": records.care_eligible.ravel() * scale,
+            "contacts": contacts * scale,
+            "timely_contacts": records.care_timely.ravel() * scale,
+            "preferred_channel_contacts": records.care_preferred.ravel() * scale,
+            "cost_per_contact": np.tile(model.programmes.product.cost_per_contact, n_months * n_segments),
+        },
+        index=index,
+    ).reset_index()
     table["spend"] = table["contacts"] * table["cost_per_contact"]
     return table
 
@@ -109,32 +117,34 @@ def subscriber_table(model: CareModel) -> pd.DataFrame:
     rows = np.flatnonzero(state.ever_active)
     grades = model.grade_thresholds
     churned = state.stage[rows] == CHURNED
-    table = pd.DataFrame({
-        "subscriber_id": rows,
-        "weight": model.scale,
-        "segment": pd.Categorical.from_codes(state.segment[rows], model.segments.names),
-        "preferred_channel": pd.Categorical.from_codes(state.channel[rows], CHANNELS),
-        "contract_months": state.contract_months[rows],
-        "in_contract": state.in_contract[rows],
-        "joined_month": state.joined_month[rows],
-        "tenure_months": state.tenure[rows],
-        "stage": pd.Categorical.from_codes(state.stage[rows], STAGES),
-        "problems": state.problems[rows],
-        "complaints": state.complaints[rows],
-        "contacts": state.contacts[rows],
-        "open_problems": state.n_open[rows],
-        "satisfaction": state.satisfaction[rows],
-        "loyalty": state.loyalty[rows],
-        "satisfaction_grade": pd.Categorical.from_codes(grade_of(state.satisfaction[rows], **grades), GRADES),
-        "loyalty_grade": pd.Categorical.from_codes(grade_of(state.loyalty[rows], **grades), GRADES),
-        "churned": churned,
-        "churn_month": pd.array(np.where(churned, state.churn_month[rows], -1), dtype="Int32"),
-        "times_churned": state.n_churns[rows],
-        "times_won_back": state.n_returns[rows],
-        "revenue_per_month": state.revenue[rows],
-        "revenue_total": state.revenue_total[rows],
-        "care_cost": state.care_cost[rows],
-    })
+    table = pd.DataFrame(
+        {
+            "subscriber_id": rows,
+            "weight": model.scale,
+            "segment": pd.Categorical.from_codes(state.segment[rows], model.segments.names),
+            "preferred_channel": pd.Categorical.from_codes(state.channel[rows], CHANNELS),
+            "contract_months": state.contract_months[rows],
+            "in_contract": state.in_contract[rows],
+            "joined_month": state.joined_month[rows],
+            "tenure_months": state.tenure[rows],
+            "stage": pd.Categorical.from_codes(state.stage[rows], STAGES),
+            "problems": state.problems[rows],
+            "complaints": state.complaints[rows],
+            "contacts": state.contacts[rows],
+            "open_problems": state.n_open[rows],
+            "satisfaction": state.satisfaction[rows],
+            "loyalty": state.loyalty[rows],
+            "satisfaction_grade": pd.Categorical.from_codes(grade_of(state.satisfaction[rows], **grades), GRADES),
+            "loyalty_grade": pd.Categorical.from_codes(grade_of(state.loyalty[rows], **grades), GRADES),
+            "churned": churned,
+            "churn_month": pd.array(np.where(churned, state.churn_month[rows], -1), dtype="Int32"),
+            "times_churned": state.n_churns[rows],
+            "times_won_back": state.n_returns[rows],
+            "revenue_per_month": state.revenue[rows],
+            "revenue_total": state.revenue_total[rows],
+            "care_cost": state.care_cost[rows],
+        }
+    )
     table.loc[~churned, "churn_month"] = pd.NA
     for p, name in enumerate(model.programmes.names):
         table[f"received_{name}"] = state.received[rows, p]
@@ -144,9 +154,10 @@ def subscriber_table(model: CareModel) -> pd.DataFrame:
 def touchpoint_table(model: CareModel) -> pd.DataFrame:
     """Visits to each of the fifteen touchpoints per month and segment."""
     records = model.records
-    n_months, n_segments, _ = records.touchpoints.shape
-    index = pd.MultiIndex.from_product([range(n_months), model.segments.names, TOUCHPOINT_NAMES],
-                                       names=["month", "segment", "touchpoint"])
+    n_months, _n_segments, _ = records.touchpoints.shape
+    index = pd.MultiIndex.from_product(
+        [range(n_months), model.segments.names, TOUCHPOINT_NAMES], names=["month", "segment", "touchpoint"]
+    )
     table = pd.DataFrame({"count": records.touchpoints.ravel() * model.scale}, index=index).reset_index()
     stage_of = {name: stage for stage, name in TOUCHPOINTS}
     table.insert(2, "stage", table["touchpoint"].map(stage_of))
@@ -157,10 +168,12 @@ def stage_flow_table(model: CareModel) -> pd.DataFrame:
     """Moves between lifecycle stages per month and segment (only non-zero moves)."""
     records = model.records
     month, segment, source, target = np.nonzero(records.stage_flows)
-    return pd.DataFrame({
-        "month": month,
-        "segment": np.array(model.segments.names)[segment],
-        "from_stage": np.array(STAGES)[source],
-        "to_stage": np.array(STAGES)[target],
-        "count": records.stage_flows[month, segment, source, target] * model.scale,
-    })
+    return pd.DataFrame(
+        {
+            "month": month,
+            "segment": np.array(model.segments.names)[segment],
+            "from_stage": np.array(STAGES)[source],
+            "to_stage": np.array(STAGES)[target],
+            "count": records.stage_flows[month, segment, source, target] * model.scale,
+        }
+    )

@@ -1,14 +1,17 @@
 """The social network of ties between subscribers, through which churn spreads.
 
-Ties are kept twice, by design: as NumPy edge arrays for the monthly contagion sum over the whole
-population, and as a Mesa ``NetworkGrid`` (a networkx graph) on which every subscriber agent is placed,
-for agent-level questions such as "who are my ties?". Both are built from the same draws and stay equal.
+The ties live in NumPy edge arrays, which the monthly contagion sum reads for the whole population at
+once. The Mesa ``NetworkGrid`` (over a networkx graph) with every subscriber agent placed on its node is
+built from those same arrays when first asked for, and rebuilt after ties change, so agent-level
+questions ("who are my ties?") see exactly the ties the simulation uses, without paying networkx's cost
+every month.
 """
 
 from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+from mesa import Agent
 from mesa.space import NetworkGrid
 
 from caresim.schema import Ties
@@ -21,14 +24,15 @@ class SocialTies:
         self.spec = spec
         self.source = np.zeros(0, dtype=np.int64)
         self.target = np.zeros(0, dtype=np.int64)
-        self.graph = nx.Graph()
-        self.grid = NetworkGrid(self.graph)
+        self._grid: NetworkGrid | None = None
 
     @property
     def enabled(self) -> bool:
         return self.spec.mean_degree > 0 or self.spec.n_ties_new_subscriber > 0
 
-    def _partners(self, anchors: np.ndarray, pool: np.ndarray, segment: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _partners(
+        self, anchors: np.ndarray, pool: np.ndarray, segment: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
         """For each anchor, a partner from ``pool``: same segment with probability ``p_same_segment``."""
         draws = rng.random((len(anchors), 2))
         if len(pool) == 0:
@@ -45,8 +49,9 @@ class SocialTies:
         partner[use] = pool_sorted[pick[use]]
         return partner
 
-    def connect(self, newcomers: np.ndarray, pool: np.ndarray, segment: np.ndarray, n_each: float,
-                rng: np.random.Generator) -> None:
+    def connect(
+        self, newcomers: np.ndarray, pool: np.ndarray, segment: np.ndarray, n_each: float, rng: np.random.Generator
+    ) -> None:
         """Tie each newcomer to about ``n_each`` members of ``pool`` (fractional parts drawn at random)."""
         if len(newcomers) == 0 or n_each <= 0:
             return
@@ -59,15 +64,27 @@ class SocialTies:
 
     def _add_edges(self, a: np.ndarray, b: np.ndarray) -> None:
         # Every edge of a batch touches a newcomer, so duplicates can only arise within the batch.
-        low, high = np.minimum(a, b), np.maximum(a, b)
-        pairs = np.unique(np.stack([low, high], axis=1), axis=0) if len(low) else np.zeros((0, 2), dtype=np.int64)
-        self.graph.add_edges_from(pairs.tolist())
+        low, high = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+        span = int(high.max()) + 1 if len(high) else 1
+        codes = np.unique(low * span + high)
+        pairs = np.stack([codes // span, codes % span], axis=1)
+        self._grid = None
         self.source = np.concatenate([self.source, pairs[:, 0], pairs[:, 1]])
         self.target = np.concatenate([self.target, pairs[:, 1], pairs[:, 0]])
 
-    def add_nodes(self, slots: np.ndarray) -> None:
-        """Make room for agents on these slots in the Mesa network (each node holds its own agent list)."""
-        self.graph.add_nodes_from((node, {"agent": []}) for node in slots.tolist())
+    def network(self, agents: dict[int, Agent]) -> NetworkGrid:
+        """The Mesa network of ties with each subscriber agent (``slot -> agent``) placed on its node."""
+        if self._grid is None or self._grid.G.number_of_nodes() != len(agents):
+            graph = nx.Graph()
+            graph.add_nodes_from((slot, {"agent": []}) for slot in agents)
+            forward = self.source < self.target
+            graph.add_edges_from(zip(self.source[forward].tolist(), self.target[forward].tolist(), strict=True))
+            grid = NetworkGrid(graph)
+            for slot, agent in agents.items():
+                agent.pos = None
+                grid.place_agent(agent, slot)
+            self._grid = grid
+        return self._grid
 
     def share_churned(self, churned: np.ndarray) -> np.ndarray:
         """For every slot, the share of its ties who are currently churned (0 without ties)."""

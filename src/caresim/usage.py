@@ -49,7 +49,9 @@ def usage_events(model: CareModel, month: int, cond: MonthConditions) -> None:
     roaming_problem = trip & (streams.uniform("roaming", n) < np.minimum(market.p_roaming_problem * roaming_boost, 1.0))
 
     new_problems = (
-        network_problem.astype(np.int8) + outage.astype(np.int8) + bill_shock.astype(np.int8)
+        network_problem.astype(np.int8)
+        + outage.astype(np.int8)
+        + bill_shock.astype(np.int8)
         + roaming_problem.astype(np.int8)
     )
     has_new = new_problems > 0

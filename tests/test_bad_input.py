@@ -1,0 +1,95 @@
+"""Bad input gets one clear line naming the key, a non-zero exit, no traceback, nothing written."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import caresim
+from caresim import ConfigError
+from caresim.loading import read_scenario
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("run.colour=blue", "run.colour: unknown config key 'colour' under run"),
+        ("service.p_complain=1.5", "service.p_complain: Input should be less than or equal to 1"),
+        (
+            "population.segments.low_flex.size=-5",
+            "population.segments.low_flex.size: Input should be greater than or equal to 0",
+        ),
+        ("catalogue.loyalty_reward.cost_per_contact=-1", "catalogue.loyalty_reward.cost_per_contact"),
+        ("policy.no_such_programme=0.5", "policy.no_such_programme"),
+        ("policy.loyalty_reward={nowhere: 0.5}", "policy.loyalty_reward.nowhere: unknown segment"),
+        ("policy.loyalty_reward=2", "policy.loyalty_reward: Input should be less than or equal to 1 (got 2)"),
+        ("scenario=atlantis", "scenario: unknown scenario 'atlantis'"),
+        ("population=nope", "population: unknown option 'nope'"),
+        ("market.outages=[{month: 2, p_affected: 0.2, segments: [vip]}]", "unknown segment 'vip'"),
+    ],
+)
+def test_bad_values_name_the_key(override, expected):
+    with pytest.raises(ConfigError) as error:
+        config = caresim.load_config("baseline", [override])
+        caresim.simulate(config.model_copy(update={"run": config.run.model_copy(update={"n_months": 1})}))
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_contract_mix_must_sum_to_one():
+    data = caresim.load_config("baseline").model_dump()
+    data["population"]["segments"]["mid_flex"]["contract_mix"] = {0: 0.5, 12: 0.2}
+    with pytest.raises(ConfigError, match=r"population.segments.mid_flex.contract_mix: shares must sum to 1"):
+        caresim.validate(data)
+
+
+def test_malformed_scenario_file_is_reported(tmp_path, monkeypatch):
+    (tmp_path / "broken.yaml").write_text("description: [unclosed\n")
+    (tmp_path / "odd.yaml").write_text("colour: red\n")
+    monkeypatch.setattr("caresim.loading.scenarios_dir", lambda: tmp_path)
+    with pytest.raises(ConfigError, match=r"scenario 'broken' .* not valid YAML"):
+        read_scenario("broken")
+    with pytest.raises(ConfigError, match=r"must hold only 'description' and 'overrides'"):
+        read_scenario("odd")
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "caresim.cli", f"run.output_dir={tmp_path / 'out'}", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "run.colour=blue",
+        "service.p_complain=-0.1",
+        "run.n_months=0",
+        "policy.loyalty_reward.nowhere=0.5",
+        "scenario=atlantis",
+    ],
+)
+def test_cli_bad_input_one_line_exit_2_nothing_written(tmp_path, bad):
+    done = _cli(tmp_path, bad)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("caresim: ")
+    assert "Traceback" not in done.stderr + done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_runs_a_scenario_and_writes_every_table(tmp_path):
+    done = _cli(tmp_path, "scenario=network_outage", "run.n_months=8", "run.scale=400", "run.progress=false")
+    assert done.returncode == 0, done.stderr
+    runs = list((tmp_path / "out" / "network_outage").iterdir())
+    assert len(runs) == 1
+    names = {path.name for path in runs[0].iterdir()}
+    for table in ("kpis", "subscribers", "programmes", "care_spend", "programme_costs", "touchpoints", "stage_flows"):
+        assert {f"{table}.parquet", f"{table}.csv"} <= names
+    assert {"config.yaml", "policy.json"} <= names
+    assert "monthly churn" in done.stdout and "care programmes" in done.stdout
+    resolved = (runs[0] / "config.yaml").read_text()
+    assert "scenario: network_outage" in resolved and "p_affected: 0.4" in resolved

@@ -1,0 +1,40 @@
+"""Every scenario file loads and runs at tiny size, and scenario effects show."""
+
+import pytest
+
+import caresim
+from caresim.simulate import simulate
+from tests.conftest import tiny_config
+
+
+@pytest.mark.parametrize("scenario", caresim.available_scenarios())
+def test_every_scenario_runs_tiny(scenario):
+    config = tiny_config(scenario, n_subscribers=400, n_months=8)
+    results = simulate(config)
+    assert config.scenario == scenario and config.description
+    assert results.kpis["active"].iloc[-6:].sum() > 0
+
+
+def test_outage_scenario_hits_subscribers_and_desks():
+    base = simulate(tiny_config("baseline", n_subscribers=1500, n_months=8))
+    outage = simulate(tiny_config("network_outage", n_subscribers=1500, n_months=8))
+    hits = outage.kpis.groupby("month")["outage_hits"].sum()
+    assert hits.loc[6] > 0.3 * outage.kpis.query("month == 6")["active_start"].sum()
+    assert hits.drop(6).sum() == 0 and base.kpis["outage_hits"].sum() == 0
+    assert outage.kpis.query("month == 6")["complaints"].sum() > 2 * base.kpis.query("month == 6")["complaints"].sum()
+    assert outage.care_spend.query("programme == 'service_recovery'")["contacts"].sum() > 0
+
+
+def test_scale_multiplies_counts_and_money():
+    one = tiny_config(n_subscribers=600, n_months=3)
+    data = one.model_dump()
+    data["run"]["scale"] = 3.0
+    for segment in data["population"]["segments"].values():
+        segment["size"] *= 3
+        segment["rate_prospects_per_month"] *= 3
+    tripled = caresim.validate(data)
+    a, b = simulate(one), simulate(tripled)
+    assert b.kpis["active_start"].iloc[:6].sum() == pytest.approx(3 * a.kpis["active_start"].iloc[:6].sum())
+    assert b.kpis.query("month == 0")["revenue"].sum() == pytest.approx(
+        3 * a.kpis.query("month == 0")["revenue"].sum(), rel=0.1
+    )
