@@ -114,7 +114,9 @@ def run_caresim_subprocess(subscribers: int, months: int) -> CaresimRun:
     """One caresim run in a fresh interpreter, so its peak memory is not polluted by the references."""
     command = [sys.executable, __file__, "--caresim-only",
                "--subscribers", str(subscribers), "--months", str(months)]
-    finished = subprocess.run(command, check=True, capture_output=True, text=True)
+    finished = subprocess.run(command, capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise RuntimeError(f"the caresim run failed ({' '.join(command)}):\n{finished.stderr[-3000:]}")
     return CaresimRun(**json.loads(finished.stdout.strip().splitlines()[-1]))
 
 
@@ -161,6 +163,8 @@ def report(caresim_runs: list[CaresimRun], mesa_runs: list[RunResult], numpy_run
              f"{c.programmes} care programmes with capacity, SimPy desk queues with shadow contacts, ties "
              "and contagion, win-back and records: strictly more work per subscriber-month.")
     print(textwrap.fill(scope, width=len(header)))
+    print(f"(a) at this rate would need about {c.subscribers * c.months / rate_a:.1f} s for "
+          f"{c.subscribers} x {c.months} (linear extrapolation)")
     peak = max(run.peak_bytes for run in caresim_runs)
     verdict = "PASS" if peak < TARGET_BYTES else "MISS"
     print(f"peak memory of the caresim run: {peak / 1e6:,.0f} MB (target < 1 GB = 1000 MB): {verdict}")

@@ -59,11 +59,11 @@ def test_no_ineligible_or_uncovered_treatment(baseline_run):
     assert subs.loc[~high, "received_account_manager"].sum() == 0
     assert subs.loc[high, "received_account_manager"].sum() > 0
     state = model.state
-    share = model.policy.shares[state.segment]  # subscriber x programme
+    share = model.policy.shares[state.segment].T  # programme x subscriber, like the state arrays
     treated = state.received > 0
     assert not (treated & (state.cover_u >= share)).any(), "treated outside the policy's coverage"
     never_covered = [p for p, name in enumerate(model.programmes.names) if model.policy.shares[:, p].max() == 0]
-    assert all(state.received[:, p].sum() == 0 for p in never_covered)
+    assert all(state.received[p].sum() == 0 for p in never_covered)
 
 
 def test_capacity_per_month_is_respected(baseline_run):

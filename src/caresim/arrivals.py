@@ -25,6 +25,8 @@ def admit_prospects(model: CareModel, month: int) -> None:
     state, records = model.state, model.records
     presale = model.config.population.presale
     pass_p = np.array([1.0, presale.p_first_experience, presale.p_needs_fit, presale.p_purchase])
+    buyers_all: list[np.ndarray] = []
+    problems_all: list[np.ndarray] = []
     for code, (name, segment) in enumerate(model.config.population.segments.items()):
         rng = model.streams[f"arrivals/{name}"]
         count = int(rng.poisson(segment.rate_prospects_per_month / model.scale))
@@ -42,10 +44,12 @@ def admit_prospects(model: CareModel, month: int) -> None:
         records.flow["lost_prospects"][month, code] += len(dropped)
         records.stage_flows[month, code, PRESALE, LOST] += len(dropped)
         state.stage[dropped] = LOST
-        activation_problems = (draws[reached, 4:] < presale.p_activation_problem).sum(axis=1)
-        activate(model, buyers, month, activation_problems, new=True)
+        buyers_all.append(buyers)
+        problems_all.append((draws[reached, 4:] < presale.p_activation_problem).sum(axis=1))
         for touchpoint in ACTIVATION_STEPS:
             records.touchpoints[month, code, TP[touchpoint]] += len(buyers)
+    if buyers_all:  # one batch for the whole month: agents, ties and activation at once
+        activate(model, np.concatenate(buyers_all), month, np.concatenate(problems_all), new=True)
 
 
 def activate(model: CareModel, slots: np.ndarray, month: int, open_problems: np.ndarray, new: bool) -> None:

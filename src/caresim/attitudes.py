@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caresim.behaviour import effective_score, follow_loyalty, revert_satisfaction
+from caresim.behaviour import care_sum, effective_score, follow_loyalty, revert_satisfaction
 from caresim.lifecycle import RETENTION, TP, USAGE
 
 if TYPE_CHECKING:
@@ -46,24 +46,20 @@ def update_attitudes(model: CareModel, month: int) -> None:
     state = model.state
     behaviour = model.config.behaviour
     decay = model.programmes.product.decay.astype(np.float32)
-    for boost in (
-        state.sat_boost,
-        state.loy_boost,
-        state.log_hazard_boost,
-        state.log_bill_shock_boost,
-        state.log_win_back_boost,
-    ):
-        boost *= decay
+    for field, rows in model.boost_rows.items():
+        boost = getattr(state, field)
+        for row in rows:  # programmes that never change this quantity keep a zero row: skip it
+            boost[row] *= decay[row]
     active = state.active
     noise = behaviour.sd_satisfaction_noise * model.streams["satisfaction_noise"].standard_normal(state.n)
     resting = model.segments.satisfaction_mean[state.segment]
     core = revert_satisfaction(state.sat_core, resting, behaviour.rate_satisfaction_reversion, state.shock, noise)
     state.sat_core[active] = core[active]
-    satisfaction = effective_score(state.sat_core, state.sat_boost)
+    satisfaction = effective_score(state.sat_core, care_sum(state.sat_boost, model.boost_rows["sat_boost"]))
     state.satisfaction[active] = satisfaction[active]
     loyalty_core = follow_loyalty(state.loy_core, state.satisfaction, behaviour.rate_loyalty_follow)
     state.loy_core[active] = loyalty_core[active]
-    loyalty = effective_score(state.loy_core, state.loy_boost)
+    loyalty = effective_score(state.loy_core, care_sum(state.loy_boost, model.boost_rows["loy_boost"]))
     state.loyalty[active] = loyalty[active]
     state.shock = 0.0
     state.tenure[active] += 1

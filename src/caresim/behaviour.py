@@ -82,9 +82,19 @@ def follow_loyalty(core_loyalty: np.ndarray, satisfaction: np.ndarray, rate_foll
     return np.clip(core_loyalty + rate_follow * (satisfaction - core_loyalty), 0.0, 1.0)
 
 
-def effective_score(core: np.ndarray, boosts: np.ndarray) -> np.ndarray:
-    """Core score plus the decaying care boosts of every programme, clipped to [0, 1]."""
-    return np.clip(core + boosts.sum(axis=1), 0.0, 1.0)
+def care_sum(boosts: np.ndarray, rows: np.ndarray) -> np.ndarray | float:
+    """Sum of the programme rows ``rows`` of a boost array (programmes × subscribers); 0 when none."""
+    if len(rows) == 0:
+        return 0.0
+    total = boosts[rows[0]].astype(float)
+    for row in rows[1:]:
+        total += boosts[row]
+    return total
+
+
+def effective_score(core: np.ndarray, boost_total: np.ndarray | float) -> np.ndarray:
+    """Core score plus the summed care boosts, clipped to [0, 1]."""
+    return np.clip(core + boost_total, 0.0, 1.0)
 
 
 def decay_factor(half_life_months: np.ndarray) -> np.ndarray:

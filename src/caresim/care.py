@@ -16,6 +16,15 @@ from caresim.lifecycle import CHURNED, RETENTION, grade_of
 if TYPE_CHECKING:
     from caresim.model import CareModel
 
+#: Which product effect feeds which transient boost array (programmes × subscribers).
+BOOST_EFFECTS = {
+    "sat_boost": "d_satisfaction",
+    "loy_boost": "d_loyalty",
+    "log_hazard_boost": "log_rel_churn_hazard",
+    "log_bill_shock_boost": "log_rel_bill_shock",
+    "log_win_back_boost": "log_rel_win_back",
+}
+
 #: Triggers handled when the month closes; "trip" and "complaint" are delivered as they happen.
 CLOSE_TRIGGERS = (
     "bill",
@@ -30,14 +39,13 @@ CLOSE_TRIGGERS = (
 )
 
 
-def trigger_mask(model: CareModel, trigger: str, code: int, month: int) -> np.ndarray:
+def trigger_mask(model: CareModel, trigger: str, code: int, month: int, active: np.ndarray) -> np.ndarray:
     """Slots at the key moment ``trigger`` in ``month`` for programme ``code`` (close-of-month triggers)."""
     state = model.state
     delivery = model.programmes.delivery
     if trigger == "churned":
         since = month - state.churn_month
         return (state.stage == CHURNED) & (since >= 1) & (since <= max(1, delivery.dur_lead_months[code]))
-    active = state.active
     if trigger == "bill":
         return active
     if trigger == "bill_shock":
@@ -59,15 +67,15 @@ def trigger_mask(model: CareModel, trigger: str, code: int, month: int) -> np.nd
 
 
 def deliver(
-    model: CareModel, trigger: str, triggered: np.ndarray | None, month: int
+    model: CareModel, trigger: str, triggered: np.ndarray, month: int
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Deliver every programme fired by ``trigger``; yield (programme code, slots reached, effect multiplier).
+    """Deliver every programme fired by ``trigger`` to the ``triggered`` slots (a mask).
 
-    ``triggered`` is the mask of slots at the moment; None asks ``trigger_mask`` for it.
+    Yields (programme code, slots reached, effect multiplier) for each such programme.
     """
+    candidates = np.flatnonzero(triggered)
     for code in model.programmes.with_trigger(trigger):
-        mask = trigger_mask(model, trigger, code, month) if triggered is None else triggered
-        served, multiplier = _deliver_one(model, code, np.flatnonzero(mask), month)
+        served, multiplier = _deliver_one(model, code, candidates, month)
         yield code, served, multiplier
 
 
@@ -93,16 +101,16 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
     )
     candidates = candidates[eligible]
     segment = segment[eligible]
-    state.ever_eligible[candidates, code] = True
+    state.ever_eligible[code, candidates] = True
     records.care_eligible[month, :, code] += np.bincount(segment, minlength=records.n_segments)
 
-    covered = state.cover_u[candidates, code] < model.policy.shares[segment, code]
-    rested = month - state.last_received[candidates, code] > delivery.dur_min_gap_months[code]
+    covered = state.cover_u[code, candidates] < model.policy.shares[segment, code]
+    rested = month - state.last_received[code, candidates] > delivery.dur_min_gap_months[code]
     due = candidates[covered & rested]
-    waiting = np.flatnonzero(state.pending[:, code])
+    waiting = np.flatnonzero(state.pending[code])
     if delivery.trigger[code] != "churned":
         gone = state.stage[waiting] == CHURNED
-        state.pending[waiting[gone], code] = False
+        state.pending[code, waiting[gone]] = False
         waiting = waiting[~gone]
     queue = np.union1d(due, waiting) if len(waiting) else due
     if np.isfinite(capacity):
@@ -112,42 +120,41 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
         model.care_allowance[code] = allowance - room
         if len(queue) > room:
             # earlier backlog first, then a random order that every policy shares
-            priority = np.where(state.pending[queue, code], state.pending_since[queue, code], month) + u_order[queue]
+            priority = np.where(state.pending[code, queue], state.pending_since[code, queue], month) + u_order[queue]
             queue = queue[np.argsort(priority, kind="stable")]
             late = queue[room:]
-            fresh = late[~state.pending[late, code]]
-            state.pending_since[fresh, code] = month
-            state.pending[late, code] = True
+            fresh = late[~state.pending[code, late]]
+            state.pending_since[code, fresh] = month
+            state.pending[code, late] = True
             queue = queue[:room]
     served = queue
     if len(served) == 0:
         return served, np.zeros(0)
 
-    lag_days = np.where(state.pending[served, code], month - state.pending_since[served, code], 0) * model.month_days
+    lag_days = np.where(state.pending[code, served], month - state.pending_since[code, served], 0) * model.month_days
     if u_delay is not None:
         lag_days = lag_days - np.log1p(-u_delay[served]) * delivery.dur_delivery_days[code]
     timely = lag_days <= delivery.dur_timely_days[code]
     preferred = state.channel[served] == delivery.channel[code]
     multiplier = (
-        product.fatigue[code] ** state.received[served, code]
+        product.fatigue[code] ** state.received[code, served]
         * np.where(preferred, behaviour.rel_effect_preferred_channel, 1.0)
         * product.rel_moment[code]
         * np.where(timely, 1.0, product.rel_effect_late[code])
     )
-    state.sat_boost[served, code] += (product.d_satisfaction[code] * multiplier).astype(np.float32)
-    state.loy_boost[served, code] += (product.d_loyalty[code] * multiplier).astype(np.float32)
-    state.log_hazard_boost[served, code] += (product.log_rel_churn_hazard[code] * multiplier).astype(np.float32)
-    state.log_bill_shock_boost[served, code] += (product.log_rel_bill_shock[code] * multiplier).astype(np.float32)
-    state.log_win_back_boost[served, code] += (product.log_rel_win_back[code] * multiplier).astype(np.float32)
+    for field, effect in BOOST_EFFECTS.items():
+        size = getattr(product, effect)[code]
+        if size != 0:
+            getattr(state, field)[code, served] += (size * multiplier).astype(np.float32)
     if u_resolve is not None and delivery.trigger[code] != "complaint":
         p_resolve = np.minimum(product.p_resolve_problem[code] * multiplier, 1.0)
         fixed = served[(u_resolve[served] < p_resolve) & (state.n_open[served] > 0)]
         state.n_open[fixed] = 0
         state.shock[fixed] += behaviour.d_satisfaction_resolved
 
-    state.received[served, code] += 1
-    state.last_received[served, code] = month
-    state.pending[served, code] = False
+    state.received[code, served] += 1
+    state.last_received[code, served] = month
+    state.pending[code, served] = False
     state.contacts[served] += 1
     state.care_cost[served] += product.cost_per_contact[code]
     segment_served = state.segment[served]
@@ -165,6 +172,7 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
 
 def deliver_at_close(model: CareModel, month: int) -> None:
     """Deliver every close-of-month programme: triggers in ``CLOSE_TRIGGERS`` order, then catalogue order."""
+    active = model.state.active  # care does not change who is active, so one mask serves every trigger
     for trigger in CLOSE_TRIGGERS:
-        for _ in deliver(model, trigger, None, month):
-            pass
+        for code in model.programmes.with_trigger(trigger):
+            _deliver_one(model, code, np.flatnonzero(trigger_mask(model, trigger, code, month, active)), month)

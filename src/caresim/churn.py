@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from caresim.arrivals import activate
-from caresim.behaviour import churn_hazard, p_from_hazard, p_renew, win_back_hazard
+from caresim.behaviour import care_sum, churn_hazard, p_from_hazard, p_renew, win_back_hazard
 from caresim.lifecycle import CHURNED, RETENTION, TP
 from caresim.market import MonthConditions
 
@@ -41,7 +41,7 @@ def churn_and_renew(model: CareModel, month: int, cond: MonthConditions) -> None
         competitor_pressure=cond.competitor_pressure[segment],
         share_ties_churned=share_churned,
         rel_season=cond.rel_churn,
-        rel_care=np.exp(state.log_hazard_boost.sum(axis=1)),
+        rel_care=np.exp(care_sum(state.log_hazard_boost, model.boost_rows["log_hazard_boost"])),
     )
     leaves = active & (u_churn < p_from_hazard(hazard))
     for stage in np.unique(state.stage[leaves]):
@@ -72,7 +72,10 @@ def win_back(model: CareModel, month: int) -> None:
     churned = (state.stage == CHURNED) & (state.churn_month < month)
     since = month - state.churn_month
     hazard = win_back_hazard(
-        rule.rate_return, rule.dur_memory_months, since, np.exp(state.log_win_back_boost.sum(axis=1))
+        rule.rate_return,
+        rule.dur_memory_months,
+        since,
+        np.exp(care_sum(state.log_win_back_boost, model.boost_rows["log_win_back_boost"])),
     )
     returns = np.flatnonzero(churned & (u_return < p_from_hazard(hazard)))
     if len(returns) == 0:
@@ -94,7 +97,7 @@ def win_back(model: CareModel, month: int) -> None:
     state.sat_core[returns] = state.satisfaction[returns] = sat
     state.loy_core[returns] = state.loyalty[returns] = loy
     for boost in (state.sat_boost, state.loy_boost, state.log_hazard_boost, state.log_win_back_boost):
-        boost[returns] = 0.0
+        boost[:, returns] = 0.0
     state.n_returns[returns] += 1
     records.flow["won_back"][month] += records.count(np.ones(len(returns), dtype=bool), seg)
     activate(model, returns, month, np.zeros(len(returns), dtype=np.int8), new=False)

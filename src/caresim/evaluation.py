@@ -60,14 +60,14 @@ def evaluate_programmes(model: CareModel) -> pd.DataFrame:
     rows = []
     for p, name in enumerate(model.programmes.names):
         share = model.policy.shares[state.segment, p]
-        treated_all = ever & (state.received[:, p] > 0)
-        control_all = ever & state.ever_eligible[:, p] & (state.cover_u[:, p] >= share)
+        treated_all = ever & (state.received[p, :] > 0)
+        control_all = ever & state.ever_eligible[p, :] & (state.cover_u[p, :] >= share)
         fixed = product.cost_fixed_per_month[p] * n_months if model.policy.running[p] else 0.0
         contacts_all = records.care_contacts[..., p].sum()
         for code, segment in [*enumerate(model.segments.names), (None, "all")]:
             in_segment = np.ones(state.n, dtype=bool) if code is None else state.segment == code
             treated, control = treated_all & in_segment, control_all & in_segment
-            eligible = ever & state.ever_eligible[:, p] & in_segment
+            eligible = ever & state.ever_eligible[p, :] & in_segment
             by_segment = slice(None) if code is None else code
             contacts = records.care_contacts[:, by_segment, p].sum()
             variable = contacts * product.cost_per_contact[p] * scale

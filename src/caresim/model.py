@@ -37,7 +37,7 @@ from mesa.space import NetworkGrid
 
 from caresim.arrivals import admit_prospects
 from caresim.attitudes import recur_problems, update_attitudes
-from caresim.care import deliver, deliver_at_close
+from caresim.care import BOOST_EFFECTS, deliver, deliver_at_close
 from caresim.churn import churn_and_renew, win_back
 from caresim.desks import ServiceDesk, report_problems
 from caresim.lifecycle import ACTIVE_STAGES, CHANNELS, GRADES, HOTLINE, RETENTION, STAGES, STORE, grade_of
@@ -106,6 +106,7 @@ class CareModel(mesa.Model):
         self.streams = Streams(config.run.seed)
         self.segments = SegmentTable.from_population(config.population)
         self.programmes = compile_catalogue(config)
+        self.boost_rows = {field: self.programmes.rows_with(effect) for field, effect in BOOST_EFFECTS.items()}
         grades = config.behaviour.grades
         self.grade_thresholds = {"excellent": grades.excellent, "good": grades.good, "fair": grades.fair}
         n_months = config.run.n_months
@@ -132,7 +133,7 @@ class CareModel(mesa.Model):
         """Allocate ``count`` slots for segment ``code`` and draw their attributes (no agents yet)."""
         slots = self.state.allocate(count)
         draw_subscribers(self.state, slots, code, segment, rng, month, initial)
-        self.state.cover_u[slots] = self.streams["coverage"].random((count, self.programmes.n))
+        self.state.cover_u[:, slots] = self.streams["coverage"].random((count, self.programmes.n)).T
         return slots
 
     def enrol(self, slots: np.ndarray) -> None:

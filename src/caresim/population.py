@@ -14,7 +14,8 @@ import numpy as np
 from caresim.lifecycle import CHANNELS, CHURNED, LOST, PRESALE
 from caresim.schema import Population, Segment
 
-#: Per-subscriber fields: name -> (dtype, fill value). Fields with a programme axis are listed apart.
+#: Per-subscriber fields: name -> (dtype, fill value). Fields with a programme axis are listed apart and are
+#: stored programme-major (programmes × slots), so that one programme's row is contiguous.
 FIELDS: dict[str, tuple[type, float]] = {
     "segment": (np.int16, 0),
     "stage": (np.int8, PRESALE),
@@ -76,13 +77,13 @@ class SubscriberState:
         for name, (dtype, fill) in FIELDS.items():
             self._resize(name, (capacity,), dtype, fill)
         for name, (dtype, fill) in PROGRAMME_FIELDS.items():
-            self._resize(name, (capacity, self.n_programmes), dtype, fill)
+            self._resize(name, (self.n_programmes, capacity), dtype, fill)
         self._capacity = capacity
 
     def _resize(self, name: str, shape: tuple[int, ...], dtype: type, fill: float) -> None:
         fresh = np.full(shape, fill, dtype=dtype)
         if self._capacity:
-            fresh[: self.n] = getattr(self, "_" + name)[: self.n]
+            fresh[..., : self.n] = getattr(self, "_" + name)[..., : self.n]
         setattr(self, "_" + name, fresh)
 
     def allocate(self, count: int) -> slice:
@@ -96,13 +97,13 @@ class SubscriberState:
     def __getattr__(self, name: str) -> np.ndarray:
         # Views over the live slots: state.satisfaction is the array of every subscriber's satisfaction.
         if name in FIELDS or name in PROGRAMME_FIELDS:
-            return self.__dict__["_" + name][: self.__dict__["n"]]
+            return self.__dict__["_" + name][..., : self.__dict__["n"]]
         raise AttributeError(name)
 
     def __setattr__(self, name: str, value: object) -> None:
         # ``state.tenure += 1`` works in place on the view; copy anything else into the live slots.
         if name in FIELDS or name in PROGRAMME_FIELDS:
-            target = self.__dict__["_" + name][: self.__dict__["n"]]
+            target = self.__dict__["_" + name][..., : self.__dict__["n"]]
             if value is not target:
                 target[...] = value
             return

@@ -64,6 +64,10 @@ class ProgrammeTable:
     def n(self) -> int:
         return len(self.names)
 
+    def rows_with(self, effect: str) -> np.ndarray:
+        """Programmes whose product changes ``effect`` (a ``Product`` field): the only boost rows to update."""
+        return np.flatnonzero(getattr(self.product, effect) != 0)
+
     def with_trigger(self, trigger: str) -> list[int]:
         """Codes of the programmes fired by ``trigger``."""
         return [code for code, name in enumerate(self.delivery.trigger) if name == trigger]

@@ -147,7 +147,7 @@ def subscriber_table(model: CareModel) -> pd.DataFrame:
     )
     table.loc[~churned, "churn_month"] = pd.NA
     for p, name in enumerate(model.programmes.names):
-        table[f"received_{name}"] = state.received[rows, p]
+        table[f"received_{name}"] = state.received[p, rows]
     return table
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caresim.behaviour import p_from_hazard
+from caresim.behaviour import care_sum, p_from_hazard
 from caresim.lifecycle import TP
 from caresim.market import MonthConditions
 
@@ -38,14 +38,14 @@ def usage_events(model: CareModel, month: int, cond: MonthConditions) -> None:
     rate = market.rate_problems_per_month * model.segments.rel_problem_rate[segment] / market.network_quality
     network_problem = active & (streams.uniform("problems", n) < p_from_hazard(rate))
     outage = active & (streams.uniform("outage", n) < cond.outage_p_affected[segment])
-    bill_boost = np.exp(state.log_bill_shock_boost.sum(axis=1))
+    bill_boost = np.exp(care_sum(state.log_bill_shock_boost, model.boost_rows["log_bill_shock_boost"]))
     bill_shock = active & (streams.uniform("bill_shock", n) < np.minimum(market.p_bill_shock * bill_boost, 1.0))
 
     trip = active & (streams.uniform("trips", n) < np.minimum(model.segments.p_trip[segment] * cond.rel_trip, 1.0))
     state.trip_month[trip] = month
     records.add_flow(month, "trips", trip, segment)
     model.deliver_care("trip", trip, month)  # roaming care lands on arrival, before any roaming problem
-    roaming_boost = np.exp(state.log_bill_shock_boost.sum(axis=1))
+    roaming_boost = np.exp(care_sum(state.log_bill_shock_boost, model.boost_rows["log_bill_shock_boost"]))
     roaming_problem = trip & (streams.uniform("roaming", n) < np.minimum(market.p_roaming_problem * roaming_boost, 1.0))
 
     new_problems = (
