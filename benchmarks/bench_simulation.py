@@ -15,8 +15,8 @@ caresim does strictly more per subscriber-month: prospects, touchpoints, care pr
 SimPy desk queues, ties and contagion, win-back and records. The machine may be shared and noisy, so all
 three are measured in the same run, interleaved, and the median of ``--repeats`` is reported.
 
-    /tmp/venv/bin/python benchmarks/bench_simulation.py            # full: 100000 x 36, about a minute
-    /tmp/venv/bin/python benchmarks/bench_simulation.py --quick    # smoke run: 10000 x 12
+    .venv/bin/python benchmarks/bench_simulation.py            # full: 100000 x 36, about a minute
+    .venv/bin/python benchmarks/bench_simulation.py --quick    # smoke run: 10000 x 12
 """
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ def report(caresim_runs: list[CaresimRun], mesa_runs: list[RunResult], numpy_run
              f"{c.programmes} care programmes with capacity, SimPy desk queues with shadow contacts, ties "
              "and contagion, win-back and records: strictly more work per subscriber-month.")
     print(textwrap.fill(scope, width=len(header)))
-    print(f"(a) at this rate would need about {c.subscribers * c.months / rate_a:.1f} s for "
-          f"{c.subscribers} x {c.months} (linear extrapolation)")
+    print(f"(a) would need at least {c.subscribers * c.months / rate_a:.1f} s for {c.subscribers} x {c.months}"
+          "\n  (linear extrapolation; its rate falls as agents are added, so caresim / (a) flatters (a))")
     peak = max(run.peak_bytes for run in caresim_runs)
     verdict = "PASS" if peak < TARGET_BYTES else "MISS"
     print(f"peak memory of the caresim run: {peak / 1e6:,.0f} MB (target < 1 GB = 1000 MB): {verdict}")
