@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.conftest import run_model, tiny_config
 
@@ -34,3 +35,18 @@ def test_a_harmful_programme_is_reported_as_harmful():
     assert row["churn_reduction"] < 0
     assert row["success"] is False or row["success"] == False  # noqa: E712
     assert not pd.isna(row["net_benefit"])
+
+
+def test_overall_row_weights_segment_comparisons_not_pooled_groups(baseline_run):
+    _, results = baseline_run
+    table = results.programmes
+    for name, rows in table.groupby("programme"):
+        segments = rows[(rows.segment != "all") & (rows.treated > 0) & (rows.control > 0)]
+        overall = rows[rows.segment == "all"].iloc[0]
+        if segments.empty:
+            assert np.isnan(overall["churn_reduction"])
+            continue
+        expected = np.average(segments["churn_reduction"], weights=segments["treated"])
+        assert overall["churn_reduction"] == pytest.approx(expected), name
+        assert overall["margin_gain"] == pytest.approx(segments["margin_gain"].sum()), name
+        assert overall["net_benefit"] == pytest.approx(overall["margin_gain"] - overall["cost"]), name

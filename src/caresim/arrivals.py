@@ -24,7 +24,6 @@ def admit_prospects(model: CareModel, month: int) -> None:
     """
     state, records = model.state, model.records
     presale = model.config.population.presale
-    pass_p = np.array([1.0, presale.p_first_experience, presale.p_needs_fit, presale.p_purchase])
     buyers_all: list[np.ndarray] = []
     problems_all: list[np.ndarray] = []
     for code, (name, segment) in enumerate(model.config.population.segments.items()):
@@ -35,10 +34,14 @@ def admit_prospects(model: CareModel, month: int) -> None:
         slots = model.add_subscribers(code, segment, count, rng, month, initial=False)
         draws = rng.random((count, 4 + len(ACTIVATION_STEPS)))
         index = np.arange(slots.start, slots.stop)
-        reached = np.ones(count, dtype=bool)
-        for step, touchpoint in enumerate(PRESALE_STEPS):
-            reached &= draws[:, step] < pass_p[step]
-            records.touchpoints[month, code, TP[touchpoint]] += reached.sum() if step else count
+        # visits: all prospects learn; triers have the first experience and assess the fit; those whose
+        # needs fit reach the purchase decision; buyers pass it
+        tried = draws[:, 1] < presale.p_first_experience
+        fits = tried & (draws[:, 2] < presale.p_needs_fit)
+        reached = fits & (draws[:, 3] < presale.p_purchase)
+        visits = (count, tried.sum(), tried.sum(), fits.sum())
+        for touchpoint, visitors in zip(PRESALE_STEPS, visits, strict=True):
+            records.touchpoints[month, code, TP[touchpoint]] += visitors
         buyers, dropped = index[reached], index[~reached]
         records.flow["prospects"][month, code] += count
         records.flow["lost_prospects"][month, code] += len(dropped)

@@ -1,5 +1,5 @@
 """At month close: unresolved problems recur (moving subscribers into retention), then satisfaction and
-loyalty take the month's shocks, care boosts decay, and loyalty follows satisfaction."""
+loyalty take the month's shocks and care boosts, loyalty follows satisfaction, and care boosts decay."""
 
 from __future__ import annotations
 
@@ -42,14 +42,9 @@ def recur_problems(model: CareModel, month: int) -> None:
 
 
 def update_attitudes(model: CareModel, month: int) -> None:
-    """Apply the month's shocks to core satisfaction, decay care boosts, and move loyalty; bill revenue."""
+    """Apply the month's shocks to core satisfaction, add care boosts, move loyalty; bill revenue."""
     state = model.state
     behaviour = model.config.behaviour
-    decay = model.programmes.product.decay.astype(np.float32)
-    for field, rows in model.boost_rows.items():
-        boost = getattr(state, field)
-        for row in rows:  # programmes that never change this quantity keep a zero row: skip it
-            boost[row] *= decay[row]
     active = state.active
     noise = behaviour.sd_satisfaction_noise * model.streams["satisfaction_noise"].standard_normal(state.n)
     resting = model.segments.satisfaction_mean[state.segment]
@@ -65,3 +60,12 @@ def update_attitudes(model: CareModel, month: int) -> None:
     state.tenure[active] += 1
     state.revenue_total[active] += state.revenue[active]
     model.records.stock["revenue"][month] += model.records.count(active, state.segment, state.revenue)
+
+
+def decay_boosts(model: CareModel) -> None:
+    """Care effects fade: each programme's boosts shrink by its monthly decay (half-life)."""
+    decay = model.programmes.product.decay.astype(np.float32)
+    for field, rows in model.boost_rows.items():
+        boost = getattr(model.state, field)
+        for row in rows:  # programmes that never change this quantity keep a zero row: skip it
+            boost[row] *= decay[row]

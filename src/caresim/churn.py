@@ -27,7 +27,7 @@ def churn_and_renew(model: CareModel, month: int, cond: MonthConditions) -> None
     segment = state.segment
     ends_now = active & state.in_contract & (state.contract_end == month)
     window = model.config.population.ties.dur_contagion_months
-    recently_churned = (state.stage == CHURNED) & (month - state.churn_month < window)
+    recently_churned = (state.stage == CHURNED) & (month - state.churn_month <= window)
     share_churned = model.ties.share_churned(recently_churned) if model.ties.enabled else 0.0
     hazard = churn_hazard(
         churn,
@@ -96,7 +96,13 @@ def win_back(model: CareModel, month: int) -> None:
     loy = np.clip(model.segments.loyalty_mean[seg] * rule.rel_loyalty_on_return, 0, 1)
     state.sat_core[returns] = state.satisfaction[returns] = sat
     state.loy_core[returns] = state.loyalty[returns] = loy
-    for boost in (state.sat_boost, state.loy_boost, state.log_hazard_boost, state.log_win_back_boost):
+    for boost in (
+        state.sat_boost,
+        state.loy_boost,
+        state.log_hazard_boost,
+        state.log_bill_shock_boost,
+        state.log_win_back_boost,
+    ):
         boost[:, returns] = 0.0
     state.n_returns[returns] += 1
     records.flow["won_back"][month] += records.count(np.ones(len(returns), dtype=bool), seg)

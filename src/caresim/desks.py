@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
+from caresim.behaviour import wait_penalty
 from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, TP
 from caresim.schema import Desk
 
@@ -211,7 +212,7 @@ def record_outcome(model: CareModel, slot: int, desk_code: int, wait_days: float
     if state._stage[slot] == CHURNED:  # the report outlived the subscriber's stay
         return
     behaviour = model.config.behaviour
-    shock = max(behaviour.d_satisfaction_per_wait_hour * wait_days * 24.0, behaviour.d_satisfaction_wait_max)
+    shock = float(wait_penalty(behaviour, wait_days * 24.0))
     if resolved:
         state._n_open[slot] = 0
         shock += behaviour.d_satisfaction_resolved

@@ -2,7 +2,9 @@
 
 For each programme and segment, *treated* subscribers are those who received it, and the *control* group
 are those who were eligible at a key moment but not covered by the policy (the coverage draw put them
-outside the share). Coverage is random within a segment, so the two groups differ only by the care.
+outside the share). Coverage is random within a segment, so there the two groups differ only by the care.
+Segments get different shares, so the ``all`` row does not compare pooled groups: its uplifts are the
+segment uplifts averaged with the treated counts as weights, and its gains are their sums.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def evaluate_programmes(model: CareModel) -> pd.DataFrame:
             churn_t, churn_c = _mean(churned[treated]), _mean(churned[control])
             revenue_t, revenue_c = _mean(state.revenue_total[treated]), _mean(state.revenue_total[control])
             revenue_gain = (revenue_t - revenue_c) * n_treated * scale if n_treated and control.any() else np.nan
+            margin = model.segments.margin[code] if code is not None else np.nan
             row = {
                 "programme": name,
                 "segment": segment,
@@ -105,7 +108,8 @@ def evaluate_programmes(model: CareModel) -> pd.DataFrame:
                 "churned_share_control": churn_c,
                 "churn_reduction": churn_c - churn_t,
                 "revenue_gain": revenue_gain,
-                "net_benefit": revenue_gain - (variable + fixed_share),
+                "margin_gain": revenue_gain * margin,
+                "net_benefit": revenue_gain * margin - (variable + fixed_share),
             }
             for label, group in (("treated", treated), ("control", control)):
                 shares = _grade_shares(state.satisfaction[group], thresholds)
@@ -115,5 +119,19 @@ def evaluate_programmes(model: CareModel) -> pd.DataFrame:
             for g, grade in enumerate(GRADES):
                 row[f"loyalty_{grade}_treated"] = loyalty_shares[g]
             row.update(_verdict(n_treated, sat_t, loy_t, thresholds))
+            if code is None:
+                _stratify(row, rows[-len(model.segments.names) :])
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _stratify(overall: dict[str, object], segment_rows: list[dict[str, object]]) -> None:
+    """Replace the pooled comparisons of the ``all`` row by treated-weighted segment comparisons."""
+    usable = [r for r in segment_rows if r["treated"] > 0 and r["control"] > 0]
+    weights = np.array([r["treated"] for r in usable], dtype=float)
+    for column in ("satisfaction_uplift", "loyalty_uplift", "churn_reduction"):
+        values = np.array([r[column] for r in usable], dtype=float)
+        overall[column] = float(np.average(values, weights=weights)) if len(usable) else np.nan
+    for column in ("revenue_gain", "margin_gain"):
+        overall[column] = float(sum(r[column] for r in usable)) if usable else np.nan
+    overall["net_benefit"] = overall["margin_gain"] - overall["cost"]

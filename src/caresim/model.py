@@ -1,7 +1,7 @@
 """The Mesa model of a subscriber base under one SimPy clock.
 
 Time: one SimPy time unit is one **day**; a month is 365.25 / 12 days. A single SimPy process walks the
-months; hotline and store reports are SimPy processes that queue at SimPy resources inside the month.
+months; hotline and store reports are SimPy events that queue at SimPy resources inside the month.
 Mesa keeps no clock of its own: ``CareModel.step`` is called by the SimPy month process once per month,
 so ``model.steps`` always equals the number of months closed.
 
@@ -20,10 +20,11 @@ close (t = (m+1)·M, Mesa ``step``)
   5. care delivered at the other key moments (bill, bill shock, reported problem, outage, activation,
      contract end, retention stage, schedule, churned)
   6. open problems self-resolve or recur; recurrence moves usage -> retention, recovery moves back
-  7. care boosts decay; satisfaction takes the month's shocks and reverts; loyalty follows; revenue billed
+  7. satisfaction takes the month's shocks and care boosts and reverts; loyalty follows; revenue billed
   8. churn drawn from the hazard; at contract end, stayers renew or lapse to month-to-month
   9. churned subscribers (from earlier months) may be won back
  10. the month's stocks, grades and spend are recorded
+ 11. care boosts decay (so care acts in full in the month it is delivered)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import simpy
 from mesa.space import NetworkGrid
 
 from caresim.arrivals import admit_prospects
-from caresim.attitudes import recur_problems, update_attitudes
+from caresim.attitudes import decay_boosts, recur_problems, update_attitudes
 from caresim.care import BOOST_EFFECTS, deliver, deliver_at_close
 from caresim.churn import churn_and_renew, win_back
 from caresim.desks import ServiceDesk, report_problems
@@ -183,6 +184,7 @@ class CareModel(mesa.Model):
         state = self.state
         self.records.stock["active_start"][month] = self.records.count(state.active, state.segment)
         self.conditions = conditions(self.config.market, self.segments.names, month)
+        state.carried_problem_month[state.active & (state.n_open > 0)] = month  # open since an earlier month
         admit_prospects(self, month)
         usage_events(self, month, self.conditions)
         report_problems(self, month)
@@ -196,6 +198,7 @@ class CareModel(mesa.Model):
         churn_and_renew(self, month, self.conditions)
         win_back(self, month)
         self._record_month_end(month)
+        decay_boosts(self)
 
     def run(self, on_month: Callable[[int], None] | None = None) -> None:
         """Run every month of the scenario on the SimPy clock."""

@@ -18,7 +18,7 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 Delta = Annotated[float, Field(ge=-1.0, le=1.0)]
 Channel = Literal["store", "hotline", "ivr", "web", "sms", "wap", "terminal"]
-Stage = Literal["presale", "activation", "usage", "retention", "churned"]
+EligibleStage = Literal["usage", "retention", "churned"]  # stages a subscriber can be in at a key moment
 Grade = Literal["excellent", "good", "fair", "poor"]
 Trigger = Literal[
     "bill",
@@ -36,7 +36,7 @@ Trigger = Literal[
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 assert set(Channel.__args__) == set(CHANNELS)
-assert set(Stage.__args__) == set(STAGES) - {"lost"}
+assert set(EligibleStage.__args__) <= set(STAGES)
 assert set(Grade.__args__) == set(GRADES)
 assert set(Trigger.__args__) == set(TRIGGERS)
 
@@ -62,7 +62,7 @@ class Segment(Strict):
     size: Annotated[int, Field(ge=0)] = Field(description="real subscribers in the initial base")
     revenue_per_month: NonNegative = Field(description="mean revenue per subscriber-month (ARPU)")
     revenue_cv: NonNegative = Field(0.3, description="coefficient of variation of ARPU within the segment")
-    margin: Probability = Field(0.35, description="share of revenue that is margin")
+    margin: Probability = Field(0.35, description="share of revenue that is margin (values retained revenue)")
     contract_mix: dict[Annotated[int, Field(ge=0, le=60)], Probability] = Field(
         description="contract length in months (0 = month-to-month) -> share of the segment; sums to 1"
     )
@@ -76,8 +76,8 @@ class Segment(Strict):
     rate_prospects_per_month: NonNegative = Field(0.0, description="real prospects arriving per month")
     satisfaction_mean: Probability = Field(description="mean satisfaction (0-1) at joining; also its resting level")
     satisfaction_sd: NonNegative = Field(0.1, description="spread of satisfaction at joining")
-    loyalty_mean: Probability = Field(description="mean loyalty (0-1) of the initial base")
-    loyalty_sd: NonNegative = Field(0.1, description="spread of loyalty in the initial base")
+    loyalty_mean: Probability = Field(description="mean loyalty (0-1) at joining; anchors loyalty on win-back")
+    loyalty_sd: NonNegative = Field(0.1, description="spread of loyalty at joining")
     rel_problem_rate: NonNegative = Field(1.0, description="multiplier on the market's service-problem rate")
     p_trip_per_month: Probability = Field(0.03, description="chance of a trip abroad in a month (before season)")
 
@@ -156,7 +156,7 @@ class Outage(Strict):
 class Market(Strict):
     """The environment: network quality, bills, travel, competitors, outages and seasonality."""
 
-    rate_problems_per_month: NonNegative = Field(0.04, description="service problems per subscriber-month")
+    rate_problems_per_month: NonNegative = Field(0.03, description="service problems per subscriber-month")
     network_quality: Positive = Field(1.0, description="problem rate is divided by this (1 = as calibrated)")
     p_bill_shock: Probability = Field(0.025, description="chance of an unexpectedly high bill in a month")
     p_roaming_problem: Probability = Field(0.25, description="chance a trip abroad brings a roaming problem")
@@ -193,7 +193,8 @@ class Service(Strict):
     """How subscribers report problems and how care channels resolve them."""
 
     p_complain: Probability = Field(
-        0.25, description="share of subscribers meeting a problem who report it; the rest stay silent"
+        0.25,
+        description="monthly chance that a subscriber with an open problem reports it (complains); silent otherwise",
     )
     rel_complain_recurring: NonNegative = Field(1.5, description="multiplier on p_complain for a recurring problem")
     p_first_contact_resolution: dict[Channel, Probability] = Field(
@@ -290,7 +291,7 @@ class Eligibility(Strict):
     """Who may receive a programme; null means no restriction."""
 
     segments: list[str] | None = None
-    stages: list[Stage] | None = None
+    stages: list[EligibleStage] | None = None
     grades: list[Grade] | None = Field(None, description="satisfaction grades eligible")
 
 
@@ -301,7 +302,9 @@ class Effects(Strict):
     d_loyalty: Delta = 0.0
     p_resolve_problem: Probability = Field(0.0, description="chance the subscriber's open problems are resolved")
     rel_churn_hazard: NonNegative = Field(1.0, description="multiplier on the churn hazard (1 = none)")
-    rel_bill_shock: NonNegative = Field(1.0, description="multiplier on the bill-shock chance (1 = none)")
+    rel_bill_shock: NonNegative = Field(
+        1.0, description="multiplier on the chance of a bill shock and of a roaming problem on a trip (1 = none)"
+    )
     rel_win_back: NonNegative = Field(1.0, description="multiplier on the return hazard of churned subscribers")
 
 
@@ -335,7 +338,9 @@ class Run(Strict):
 
     seed: Annotated[int, Field(ge=0)] = 20261123
     n_months: Annotated[int, Field(ge=1, le=600)] = 36
-    scale: Positive = Field(20.0, description="real subscribers each simulated subscriber stands for")
+    scale: Annotated[float, Field(ge=1.0)] = Field(
+        20.0, description="real subscribers each simulated subscriber stands for (at least 1)"
+    )
     output_dir: str = Field("outputs", description="folder that receives one sub-folder per run")
     formats: list[Literal["parquet", "csv"]] = Field(default_factory=lambda: ["parquet", "csv"])
     progress: bool = True

@@ -63,7 +63,8 @@ def render(results: Results, folder: str | None = None) -> str:
         f" {100 * figures['satisfaction_poor']:.0f}% Poor at the end",
         f"  revenue {_money(figures['revenue'])}, care spend {_money(figures['care_spend'])}",
         "",
-        "care programmes (all segments; treated vs eligible-but-uncovered control):",
+        "care programmes (treated vs eligible-but-uncovered control, compared within segments;"
+        " net benefit = margin gained - cost):",
     ]
     overall = results.programmes[results.programmes["segment"] == "all"].set_index("programme")
     view = pd.DataFrame(
@@ -73,6 +74,7 @@ def render(results: Results, folder: str | None = None) -> str:
             "timely": overall["timeliness"].map(lambda v: f"{100 * v:.0f}%" if pd.notna(v) else "-"),
             "churn -": overall["churn_reduction"].map(lambda v: f"{100 * v:+.1f}pp" if pd.notna(v) else "-"),
             "sat +": overall["satisfaction_uplift"].map(lambda v: f"{v:+.3f}" if pd.notna(v) else "-"),
+            "net benefit": overall["net_benefit"].map(lambda v: _money(v) if pd.notna(v) else "-"),
             "grade": overall["grade"],
             "verdict": overall["verdict"],
         }

@@ -26,7 +26,6 @@ def usage_events(model: CareModel, month: int, cond: MonthConditions) -> None:
     n = state.n
     active = state.active
     segment = state.segment
-    state.carried_problem_month[active & (state.n_open > 0)] = month
 
     personalise = active & (streams.uniform("personalisation", n) < service.p_personalisation)
     records.add_touchpoint(month, TP["personalisation"], personalise, segment)
