@@ -46,7 +46,7 @@ def update_attitudes(model: CareModel, month: int) -> None:
     state = model.state
     behaviour = model.config.behaviour
     active = state.active
-    noise = behaviour.sd_satisfaction_noise * model.streams["satisfaction_noise"].standard_normal(state.n)
+    noise = behaviour.sd_satisfaction_noise * model.streams.normal("satisfaction_noise", state.n)
     resting = model.segments.satisfaction_mean[state.segment]
     core = revert_satisfaction(state.sat_core, resting, behaviour.rate_satisfaction_reversion, state.shock, noise)
     state.sat_core[active] = core[active]

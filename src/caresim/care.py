@@ -25,6 +25,11 @@ BOOST_EFFECTS = {
     "log_win_back_boost": "log_rel_win_back",
 }
 
+#: Moments that happen once: a delivery held back by capacity may still be made the next month.
+ONE_OFF_MOMENTS = frozenset({"bill_shock", "problem", "outage", "activation"})
+#: Moments served on the spot (on landing, at the report): capacity left over is not carried to later.
+AT_ONCE = frozenset({"trip", "complaint"})
+
 #: Triggers handled when the month closes; "trip" and "complaint" are delivered as they happen.
 CLOSE_TRIGGERS = (
     "bill",
@@ -79,6 +84,17 @@ def deliver(
         yield code, served, multiplier
 
 
+def _eligible(model: CareModel, code: int, slots: np.ndarray) -> np.ndarray:
+    """Mask of ``slots`` eligible for programme ``code`` by segment, stage and satisfaction grade now."""
+    state, delivery = model.state, model.programmes.delivery
+    grades = grade_of(state.satisfaction[slots], **model.grade_thresholds)
+    return (
+        delivery.eligible_segment[code, state.segment[slots]]
+        & delivery.eligible_stage[code, state.stage[slots]]
+        & delivery.eligible_grade[code, grades]
+    )
+
+
 def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int) -> tuple[np.ndarray, np.ndarray]:
     state, records, streams = model.state, model.records, model.streams
     delivery, product = model.programmes.delivery, model.programmes.product
@@ -92,15 +108,8 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
     capacity = delivery.capacity_per_month[code]
     u_order = streams.uniform(f"care_capacity/{name}", n) if np.isfinite(capacity) else None
 
+    candidates = candidates[_eligible(model, code, candidates)]
     segment = state.segment[candidates]
-    grades = grade_of(state.satisfaction[candidates], **model.grade_thresholds)
-    eligible = (
-        delivery.eligible_segment[code, segment]
-        & delivery.eligible_stage[code, state.stage[candidates]]
-        & delivery.eligible_grade[code, grades]
-    )
-    candidates = candidates[eligible]
-    segment = segment[eligible]
     state.ever_eligible[code, candidates] = True
     records.care_eligible[month, :, code] += np.bincount(segment, minlength=records.n_segments)
 
@@ -108,10 +117,15 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
     rested = month - state.last_received[code, candidates] > delivery.dur_min_gap_months[code]
     due = candidates[covered & rested]
     waiting = np.flatnonzero(state.pending[code])
-    if delivery.trigger[code] != "churned":
-        gone = state.stage[waiting] == CHURNED
-        state.pending[code, waiting[gone]] = False
-        waiting = waiting[~gone]
+    if len(waiting):
+        # A delivery held back by capacity waits only while its subscriber is still at the key moment and
+        # eligible; after a one-off moment (a bill shock, a reported problem, an outage) one month at most.
+        still = np.isin(waiting, candidates, assume_unique=True)
+        if delivery.trigger[code] in ONE_OFF_MOMENTS:
+            recent = month - state.pending_since[code, waiting] <= 1
+            still |= recent & _eligible(model, code, waiting)
+        state.pending[code, waiting[~still]] = False
+        waiting = waiting[still]
     queue = np.union1d(due, waiting) if len(waiting) else due
     if np.isfinite(capacity):
         # whole contacts this month; the fraction carries over, unused capacity does not
@@ -123,9 +137,10 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
             priority = np.where(state.pending[code, queue], state.pending_since[code, queue], month) + u_order[queue]
             queue = queue[np.argsort(priority, kind="stable")]
             late = queue[room:]
-            fresh = late[~state.pending[code, late]]
-            state.pending_since[code, fresh] = month
-            state.pending[code, late] = True
+            if delivery.trigger[code] not in AT_ONCE:  # a trip or a complaint cannot be served a month late
+                fresh = late[~state.pending[code, late]]
+                state.pending_since[code, fresh] = month
+                state.pending[code, late] = True
             queue = queue[:room]
     served = queue
     if len(served) == 0:

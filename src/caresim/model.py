@@ -48,7 +48,7 @@ from caresim.population import SegmentTable, SubscriberState, draw_subscribers
 from caresim.programmes import compile_catalogue
 from caresim.records import MonthlyRecords
 from caresim.schema import CareConfig, Segment
-from caresim.streams import Streams
+from caresim.streams import SlotLayout, Streams
 from caresim.ties import SocialTies
 from caresim.usage import usage_events
 
@@ -104,8 +104,9 @@ class CareModel(mesa.Model):
         self.env = simpy.Environment()
         self.month_days = DAYS_PER_MONTH
         self.scale = config.run.scale
-        self.streams = Streams(config.run.seed)
         self.segments = SegmentTable.from_population(config.population)
+        self.layout = SlotLayout(self.segments.names)
+        self.streams = Streams(config.run.seed, self.layout)
         self.programmes = compile_catalogue(config)
         self.boost_rows = {field: self.programmes.rows_with(effect) for field, effect in BOOST_EFFECTS.items()}
         grades = config.behaviour.grades
@@ -133,8 +134,11 @@ class CareModel(mesa.Model):
     ) -> slice:
         """Allocate ``count`` slots for segment ``code`` and draw their attributes (no agents yet)."""
         slots = self.state.allocate(count)
+        self.layout.add(code, slots)
         draw_subscribers(self.state, slots, code, segment, rng, month, initial)
-        self.state.cover_u[:, slots] = self.streams["coverage"].random((count, self.programmes.n)).T
+        name = self.segments.names[code]
+        for p, programme in enumerate(self.programmes.names):  # a stream per programme: adding one moves none
+            self.state.cover_u[p, slots] = self.streams[f"coverage/{programme}/{name}"].random(count)
         return slots
 
     def enrol(self, slots: np.ndarray) -> None:

@@ -1,9 +1,10 @@
 """Named random streams derived from one scenario seed (common random numbers).
 
 Each random process draws from its own stream, so adding or changing one process never reshuffles the
-draws of another. Streams that act on subscribers draw one value for every subscriber slot, whether or
-not the slot is active, so a change that removes subscribers in one segment leaves every other
-subscriber's draws untouched.
+draws of another. Streams that act on subscribers draw per segment, from a sub-stream of their own, one
+value for each of the segment's slots in the order the segment's subscribers arrived, whether or not the
+slot is active. So a policy that removes subscribers from one segment, or a change of one segment's size
+or arrivals, leaves every other segment's draws untouched.
 """
 
 from __future__ import annotations
@@ -18,11 +19,38 @@ def stream_key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+class SlotLayout:
+    """Which slots belong to which segment, in arrival order (slots are only ever appended)."""
+
+    def __init__(self, segments: tuple[str, ...]) -> None:
+        self.segments = segments
+        self._parts: list[list[np.ndarray]] = [[] for _ in segments]
+        self._groups: list[tuple[str, np.ndarray]] | None = None
+        self.n = 0
+
+    def add(self, code: int, slots: slice) -> None:
+        """Record that ``slots`` (a contiguous block) belong to segment ``code``."""
+        self._parts[code].append(np.arange(slots.start, slots.stop))
+        self.n = max(self.n, slots.stop)
+        self._groups = None
+
+    def groups(self) -> list[tuple[str, np.ndarray]]:
+        """(segment name, its slots in arrival order) for every segment."""
+        if self._groups is None:
+            empty = np.zeros(0, dtype=np.int64)
+            self._groups = [
+                (name, np.concatenate(parts) if parts else empty)
+                for name, parts in zip(self.segments, self._parts, strict=True)
+            ]
+        return self._groups
+
+
 class Streams:
     """A lazily built family of NumPy generators, one per name, all derived from ``seed``."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, layout: SlotLayout | None = None) -> None:
         self.seed = int(seed)
+        self.layout = layout
         self._generators: dict[str, np.random.Generator] = {}
 
     def __getitem__(self, name: str) -> np.random.Generator:
@@ -34,8 +62,22 @@ class Streams:
         return generator
 
     def uniform(self, name: str, n: int) -> np.ndarray:
-        """``n`` uniform draws on [0, 1) from stream ``name``."""
-        return self[name].random(n)
+        """One uniform draw on [0, 1) for each of the ``n`` slots, from stream ``name`` (per segment)."""
+        return self._per_slot(name, n, lambda generator, size: generator.random(size))
+
+    def normal(self, name: str, n: int) -> np.ndarray:
+        """One standard normal draw for each of the ``n`` slots, from stream ``name`` (per segment)."""
+        return self._per_slot(name, n, lambda generator, size: generator.standard_normal(size))
+
+    def _per_slot(self, name: str, n: int, draw) -> np.ndarray:
+        if self.layout is None:
+            return draw(self[name], n)
+        if n != self.layout.n:
+            raise ValueError(f"stream '{name}': asked for {n} slots, the layout holds {self.layout.n}")
+        values = np.empty(n)
+        for segment, slots in self.layout.groups():
+            values[slots] = draw(self[f"{name}/{segment}"], len(slots))
+        return values
 
     @property
     def names(self) -> list[str]:

@@ -63,7 +63,7 @@ def render(results: Results, folder: str | None = None) -> str:
         f" {100 * figures['satisfaction_poor']:.0f}% Poor at the end",
         f"  revenue {_money(figures['revenue'])}, care spend {_money(figures['care_spend'])}",
         "",
-        "care programmes (treated vs eligible-but-uncovered control, compared within segments;"
+        "care programmes (covered vs uncovered eligible subscribers, compared within segments;"
         " net benefit = margin gained - cost):",
     ]
     overall = results.programmes[results.programmes["segment"] == "all"].set_index("programme")
