@@ -23,7 +23,7 @@ from caresim.loading import read_scenario
         ),
         ("catalogue.loyalty_reward.cost_per_contact=-1", "catalogue.loyalty_reward.cost_per_contact"),
         ("policy.no_such_programme=0.5", "policy.no_such_programme"),
-        ("policy.loyalty_reward={nowhere: 0.5}", "policy.loyalty_reward.nowhere: unknown segment"),
+        ("policy.loyalty_reward={nowhere: 0.5}", "policy.loyalty_reward: unknown segment 'nowhere'"),
         ("policy.loyalty_reward=2", "policy.loyalty_reward: Input should be less than or equal to 1 (got 2)"),
         ("scenario=atlantis", "scenario: unknown scenario 'atlantis'"),
         ("population=nope", "population: unknown option 'nope'"),

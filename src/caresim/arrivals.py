@@ -60,7 +60,9 @@ def activate(model: CareModel, slots: np.ndarray, month: int, open_problems: np.
     state, records = model.state, model.records
     contract = state.contract_months[slots]
     state.in_contract[slots] = contract > 0
-    state.contract_end[slots] = np.where(contract > 0, month + contract, -1)
+    # contract_end is the month at whose close the contract ends: a 12-month contract signed in month m
+    # is billed for months m .. m + 11
+    state.contract_end[slots] = np.where(contract > 0, month + contract - 1, -1)
     state.tenure[slots] = 0
     state.n_open[slots] = np.minimum(open_problems, 3)
     state.problems[slots] += open_problems.astype(np.int32)
@@ -75,7 +77,8 @@ def activate(model: CareModel, slots: np.ndarray, month: int, open_problems: np.
         records.add_stage_flow(month, int(source[0]) if len(slots) else 0, ACTIVATION, ones, segment)
     records.add_stage_flow(month, ACTIVATION, USAGE, ones, segment)
     state.stage[slots] = USAGE
-    state.activated_month[slots] = month
+    # winners-back return after this month's care was delivered: their activation moment is next close
+    state.activated_month[slots] = month if new else month + 1
     records.add_touchpoint(month, TP["first_use"], ones, segment)
     with_problem = open_problems > 0
     records.add_touchpoint(month, TP["meets_problem"], with_problem, segment)

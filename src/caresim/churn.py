@@ -104,6 +104,7 @@ def win_back(model: CareModel, month: int) -> None:
         state.log_win_back_boost,
     ):
         boost[:, returns] = 0.0
+    state.pending[:, returns] = False  # offers still held back for them are moot now
     state.n_returns[returns] += 1
     records.flow["won_back"][month] += records.count(np.ones(len(returns), dtype=bool), seg)
     activate(model, returns, month, np.zeros(len(returns), dtype=np.int8), new=False)

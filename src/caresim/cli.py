@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from caresim.errors import ConfigError
-from caresim.loading import build_config, check_overrides, conf_dir, load_config
+from caresim.loading import build_config, check_overrides, conf_dir, load_config, sweep_variants
 from caresim.simulate import simulate
 from caresim.summary import render
 
@@ -56,11 +56,11 @@ def _task(cfg: DictConfig) -> None:
 def main() -> None:
     """Entry point: check the command line against the schema, then hand over to Hydra."""
     overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-") and "=" in arg]
-    sweep = any(arg in ("-m", "--multirun") for arg in sys.argv[1:])
+    values = [o for o in overrides if not o.lstrip("+").startswith("hydra")]
     try:
         check_overrides(overrides)
-        if not sweep:  # compose and validate fully, so Hydra never meets a bad value
-            load_config(None, [o for o in overrides if not o.lstrip("+").startswith("hydra")])
+        for variant in sweep_variants(values):  # compose and validate fully: Hydra never meets a bad value
+            load_config(None, variant)
     except ConfigError as error:
         _fail(str(error))
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)

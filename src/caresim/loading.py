@@ -138,6 +138,31 @@ def check_overrides(overrides: Sequence[str]) -> None:
         check_key(key)
 
 
+def sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
+    """Single-run override lists that together use every value of every swept key once.
+
+    Each variant takes the first value of every sweep but one; checking them all catches any bad value of
+    a sweep before Hydra launches a single job.
+    """
+    parsed = _parse_overrides(overrides)
+    choices: list[list[str]] = []
+    for override, text in zip(parsed, overrides, strict=True):
+        if override.is_sweep_override():
+            key = text.split("=", 1)[0]
+            try:
+                choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+            except Exception:  # an interval sweep (for an optimiser) has no list of values to check
+                continue
+        else:
+            choices.append([text])
+    first = [options[0] for options in choices]
+    variants = [first]
+    for position, options in enumerate(choices):
+        for option in options[1:]:
+            variants.append([*first[:position], option, *first[position + 1 :]])
+    return variants
+
+
 def _sweep_values(override: Any) -> list[Any]:
     if override.is_sweep_override():
         return list(override.sweep_iterator())
@@ -158,8 +183,10 @@ def describe_validation_error(error: ValidationError) -> str:
     first = error.errors()[0]
     # union branches add type tags such as "constrained-float" to the location: they are not keys
     parts = [str(part) for part in first["loc"] if not any(mark in str(part) for mark in "-[(")]
-    key = ".".join(parts) or "config"
     kind, message = first["type"], first["msg"]
+    if not parts:  # a whole-config check: its message starts with the key
+        return message.removeprefix("Value error, ")
+    key = ".".join(parts)
     if kind == "extra_forbidden":
         return f"{key}: unknown config key"
     if kind == "missing":

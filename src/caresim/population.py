@@ -204,4 +204,5 @@ def draw_subscribers(
     if initial:
         into_contract = np.where(contract > 0, tenure % np.maximum(contract, 1), 0)
         state.in_contract[slots] = contract > 0
-        state.contract_end[slots] = np.where(contract > 0, month + contract - into_contract, -1)
+        # months left to bill in the current contract, the last of them being contract_end
+        state.contract_end[slots] = np.where(contract > 0, month + contract - into_contract - 1, -1)
