@@ -87,7 +87,16 @@ def test_cli_runs_a_scenario_and_writes_every_table(tmp_path):
     runs = list((tmp_path / "out" / "network_outage").iterdir())
     assert len(runs) == 1
     names = {path.name for path in runs[0].iterdir()}
-    for table in ("kpis", "subscribers", "programmes", "care_spend", "programme_costs", "touchpoints", "stage_flows"):
+    for table in (
+        "kpis",
+        "subscribers",
+        "programmes",
+        "care_spend",
+        "programme_costs",
+        "desks",
+        "touchpoints",
+        "stage_flows",
+    ):
         assert {f"{table}.parquet", f"{table}.csv"} <= names
     assert {"config.yaml", "policy.json"} <= names
     assert "monthly churn" in done.stdout and "care programmes" in done.stdout

@@ -23,6 +23,11 @@ def test_outage_scenario_hits_subscribers_and_desks():
     assert hits.drop(6).sum() == 0 and base.kpis["outage_hits"].sum() == 0
     assert outage.kpis.query("month == 6")["complaints"].sum() > 2 * base.kpis.query("month == 6")["complaints"].sum()
     assert outage.care_spend.query("programme == 'service_recovery'")["contacts"].sum() > 0
+    desks = outage.desks.set_index(["desk", "month"])
+    assert len(desks) == 2 * 8 and (desks["servers"] > 0).all()
+    assert desks.loc["hotline", "reports"][6] > 2 * desks.loc["hotline", "reports"][5]
+    arrivals = outage.kpis.groupby("month")[["hotline_contacts", "store_contacts"]].sum()
+    assert arrivals.loc[6].sum() <= desks.xs(6, level="month")["reports"].sum()
 
 
 def test_scale_multiplies_counts_and_money():

@@ -141,6 +141,8 @@ def _dispatch(
 ) -> None:
     """Schedule every report (and shadow report) of the month at its arrival time on the SimPy clock."""
     env = model.env
+    for desk_code in model.desks:
+        model.records.desk_arrivals[month, desk_code] += sum(1 for arrival in arrivals if arrival[2] == desk_code)
     for offset, slot, channel, handle, priority in arrivals:
         contact = DeskContact(
             model, model.desks[channel], slot, handle, priority, slot >= 0 and bool(resolved[slot]), month

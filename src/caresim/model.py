@@ -217,6 +217,8 @@ class CareModel(mesa.Model):
         records.stock["active"][month] = records.count(active, segment)
         records.stock["in_retention"][month] = records.count(state.stage == RETENTION, segment)
         records.stock["in_contract"][month] = records.count(active & state.in_contract, segment)
+        for desk_code, desk in self.desks.items():
+            records.desk_backlog[month, desk_code] = len(desk.resource.queue) + desk.resource.count
         records.stock["satisfaction_sum"][month] = records.count(active, segment, state.satisfaction)
         records.stock["loyalty_sum"][month] = records.count(active, segment, state.loyalty)
         n_grades = len(GRADES)

@@ -44,6 +44,8 @@ class MonthlyRecords:
         self.wait_sum = np.zeros((*shape, len(DESKS)))  # days
         self.wait_max = np.zeros((*shape, len(DESKS)))
         self.desk_contacts = np.zeros((*shape, len(DESKS)))
+        self.desk_arrivals = np.zeros((n_months, len(DESKS)))  # real reports, shadows included
+        self.desk_backlog = np.zeros((n_months, len(DESKS)))  # real reports waiting or in service at close
         self.care_contacts = np.zeros((*shape, n_programmes))
         self.care_timely = np.zeros((*shape, n_programmes))
         self.care_preferred = np.zeros((*shape, n_programmes))

@@ -19,7 +19,16 @@ import yaml
 from caresim.policy import CarePolicy
 from caresim.schema import CareConfig
 
-TABLES = ("kpis", "subscribers", "programmes", "care_spend", "programme_costs", "touchpoints", "stage_flows")
+TABLES = (
+    "kpis",
+    "subscribers",
+    "programmes",
+    "care_spend",
+    "programme_costs",
+    "desks",
+    "touchpoints",
+    "stage_flows",
+)
 
 
 @dataclass
@@ -33,6 +42,7 @@ class Results:
     programmes: pd.DataFrame
     care_spend: pd.DataFrame
     programme_costs: pd.DataFrame
+    desks: pd.DataFrame
     touchpoints: pd.DataFrame
     stage_flows: pd.DataFrame
     wall_seconds: float = 0.0

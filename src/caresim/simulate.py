@@ -14,6 +14,7 @@ from caresim.results import Results
 from caresim.schema import CareConfig
 from caresim.tables import (
     care_spend_table,
+    desk_table,
     kpi_table,
     programme_cost_table,
     stage_flow_table,
@@ -49,6 +50,7 @@ def collect(model: CareModel, wall_seconds: float = 0.0) -> Results:
         programmes=evaluate_programmes(model),
         care_spend=care_spend_table(model),
         programme_costs=programme_cost_table(model),
+        desks=desk_table(model),
         touchpoints=touchpoint_table(model),
         stage_flows=stage_flow_table(model),
         wall_seconds=wall_seconds,

@@ -164,6 +164,31 @@ def touchpoint_table(model: CareModel) -> pd.DataFrame:
     return table
 
 
+def desk_table(model: CareModel) -> pd.DataFrame:
+    """Per month and desk (hotline, store): real reports arriving, mean wait of those arriving, backlog at close.
+
+    Reports still waiting when the run ends are in the last month's backlog, not in the waits.
+    """
+    records = model.records
+    n_months = records.desk_arrivals.shape[0]
+    rows = []
+    for k, desk in enumerate(DESKS):
+        served = records.desk_contacts[..., k].sum(axis=1)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "month": np.arange(n_months),
+                    "desk": desk,
+                    "servers": getattr(model.config.service, desk).n_servers,
+                    "reports": records.desk_arrivals[:, k],
+                    "mean_wait_min": _ratio(records.wait_sum[..., k].sum(axis=1), served) * MINUTES_PER_DAY,
+                    "backlog_at_close": records.desk_backlog[:, k],
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
 def stage_flow_table(model: CareModel) -> pd.DataFrame:
     """Moves between lifecycle stages per month and segment (only non-zero moves)."""
     records = model.records
