@@ -102,3 +102,25 @@ def test_cli_runs_a_scenario_and_writes_every_table(tmp_path):
     assert "monthly churn" in done.stdout and "care programmes" in done.stdout
     resolved = (runs[0] / "config.yaml").read_text()
     assert "scenario: network_outage" in resolved and "p_affected: 0.4" in resolved
+
+
+def test_only_complaint_programmes_may_jump_the_queue():
+    with pytest.raises(ConfigError, match=r"catalogue.usage_reminder.queue_priority: only programmes"):
+        caresim.load_config("baseline", ["catalogue.usage_reminder.queue_priority=true"])
+
+
+def test_cli_sweep_runs_every_point_and_sets_keys_absent_from_conf(tmp_path):
+    done = _cli(
+        tmp_path,
+        "--multirun",
+        "run.seed=1,2",
+        "run.n_months=2",
+        "run.scale=400",
+        "run.progress=false",
+        "catalogue.tariff_advice.capacity_per_month=50",
+    )
+    assert done.returncode == 0, done.stderr
+    runs = sorted(path.name for path in (tmp_path / "out" / "baseline").iterdir())
+    assert len(runs) == 2 and runs[0].endswith("seed1") and runs[1].endswith("seed2")
+    config = (tmp_path / "out" / "baseline" / runs[0] / "config.yaml").read_text()
+    assert "capacity_per_month: 50" in config

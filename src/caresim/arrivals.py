@@ -60,9 +60,11 @@ def activate(model: CareModel, slots: np.ndarray, month: int, open_problems: np.
     state, records = model.state, model.records
     contract = state.contract_months[slots]
     state.in_contract[slots] = contract > 0
-    # contract_end is the month at whose close the contract ends: a 12-month contract signed in month m
-    # is billed for months m .. m + 11
-    state.contract_end[slots] = np.where(contract > 0, month + contract - 1, -1)
+    # contract_end is the month at whose close the contract ends. A 12-month contract signed when a prospect
+    # activates in month m is billed for months m .. m + 11; a subscriber won back at the close of month m
+    # is first billed in month m + 1, so the contract runs to m + 12.
+    first_billed = month if new else month + 1
+    state.contract_end[slots] = np.where(contract > 0, first_billed + contract - 1, -1)
     state.tenure[slots] = 0
     state.n_open[slots] = np.minimum(open_problems, 3)
     state.problems[slots] += open_problems.astype(np.int32)

@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from caresim.errors import ConfigError
-from caresim.loading import build_config, check_overrides, conf_dir, load_config, sweep_variants
+from caresim.loading import build_config, check_overrides, conf_dir, for_hydra, load_config, sweep_variants
 from caresim.simulate import simulate
 from caresim.summary import render
 
@@ -63,6 +63,8 @@ def main() -> None:
             load_config(None, variant)
     except ConfigError as error:
         _fail(str(error))
+    # any schema key may be set, listed in conf/ or not; Hydra's flags pass untouched
+    sys.argv = [sys.argv[0], *(for_hydra([arg])[0] if arg in overrides else arg for arg in sys.argv[1:])]
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)
     app()
 

@@ -230,8 +230,22 @@ def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+def for_hydra(overrides: Sequence[str]) -> list[str]:
+    """Value overrides as ``++key=value``, so any key of the schema can be set, even one the YAML leaves out.
+
+    Group choices, ``scenario``, Hydra's own keys and overrides that already carry ``+`` or ``~`` are kept.
+    """
+    groups = config_groups()
+    converted = []
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        plain = not key.startswith(("+", "~")) and key not in groups and key != "scenario"
+        converted.append(f"++{override}" if plain and not key.startswith("hydra") else override)
+    return converted
+
+
 def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> CareConfig:
     """The validated config of a scenario with optional ``key=value`` overrides, without running Hydra's app."""
     overrides = list(overrides) + ([f"scenario={scenario}"] if scenario else [])
     check_overrides(overrides)
-    return build_config(compose(overrides), overrides)
+    return build_config(compose(for_hydra(overrides)), overrides)

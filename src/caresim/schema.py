@@ -367,13 +367,13 @@ class CareConfig(Strict):
             check(outage.segments, f"market.outages.{outage_no}.segments")
         for name, programme in self.catalogue.items():
             check(programme.eligibility.segments, f"catalogue.{name}.eligibility.segments")
+            if programme.queue_priority and programme.trigger != "complaint":
+                raise ValueError(
+                    f"catalogue.{name}.queue_priority: only programmes with trigger 'complaint' may jump the queue"
+                )
         for name, share in self.policy.items():
             if name not in self.catalogue:
                 raise ValueError(f"policy.{name}: unknown programme; known programmes: {sorted(self.catalogue)}")
             if isinstance(share, dict):
                 check(list(share), f"policy.{name}")
-            if programme.queue_priority and programme.trigger != "complaint":
-                raise ValueError(
-                    f"catalogue.{name}.queue_priority: only programmes with trigger 'complaint' may jump the queue"
-                )
         return self

@@ -64,7 +64,7 @@ def render(results: Results, folder: str | None = None) -> str:
         f"  revenue {_money(figures['revenue'])}, care spend {_money(figures['care_spend'])}",
         "",
         "care programmes (covered vs uncovered eligible subscribers, compared within segments;"
-        " net benefit = margin gained - cost):",
+        " net benefit = margin gained - cost, over segments with a control group):",
     ]
     overall = results.programmes[results.programmes["segment"] == "all"].set_index("programme")
     view = pd.DataFrame(
