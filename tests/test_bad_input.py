@@ -58,7 +58,9 @@ def test_malformed_scenario_file_is_reported(tmp_path, monkeypatch):
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    command = [sys.executable, "-m", "caresim.cli", f"run.output_dir={tmp_path / 'out'}", *args]
+    flags = [arg for arg in args if arg.startswith("-")]  # Hydra reads flags before overrides
+    values = [arg for arg in args if not arg.startswith("-")]
+    command = [sys.executable, "-m", "caresim.cli", *flags, f"run.output_dir={tmp_path / 'out'}", *values]
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
 
 
