@@ -10,6 +10,7 @@ import pytest
 import caresim
 from caresim import ConfigError
 from caresim.loading import read_scenario
+from caresim.results import TABLES
 
 
 @pytest.mark.parametrize(
@@ -89,16 +90,7 @@ def test_cli_runs_a_scenario_and_writes_every_table(tmp_path):
     runs = list((tmp_path / "out" / "network_outage").iterdir())
     assert len(runs) == 1
     names = {path.name for path in runs[0].iterdir()}
-    for table in (
-        "kpis",
-        "subscribers",
-        "programmes",
-        "care_spend",
-        "programme_costs",
-        "desks",
-        "touchpoints",
-        "stage_flows",
-    ):
+    for table in TABLES:
         assert {f"{table}.parquet", f"{table}.csv"} <= names
     assert {"config.yaml", "policy.json"} <= names
     assert "monthly churn" in done.stdout and "care programmes" in done.stdout
