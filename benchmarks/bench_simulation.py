@@ -112,8 +112,7 @@ def run_caresim_here(subscribers: int, months: int) -> CaresimRun:
 
 def run_caresim_subprocess(subscribers: int, months: int) -> CaresimRun:
     """One caresim run in a fresh interpreter, so its peak memory is not polluted by the references."""
-    command = [sys.executable, __file__, "--caresim-only",
-               "--subscribers", str(subscribers), "--months", str(months)]
+    command = [sys.executable, __file__, "--caresim-only", "--subscribers", str(subscribers), "--months", str(months)]
     finished = subprocess.run(command, capture_output=True, text=True)
     if finished.returncode != 0:
         raise RuntimeError(f"the caresim run failed ({' '.join(command)}):\n{finished.stderr[-3000:]}")
@@ -135,21 +134,27 @@ def row(what: str, run: Run, runs: list[Run]) -> str:
     """One table line: size, median seconds (range over repeats), CPU seconds, rate, churn."""
     times = [r.seconds for r in runs]
     spread = f"{min(times):.2f}-{max(times):.2f}"
-    return (f"{what:<38} {run.subscribers:>11} {run.months:>6} {run.seconds:>9.2f} {spread:>13} "
-            f"{run.cpu_seconds:>8.2f} {rate(run.subscribers, run.months, run.seconds):>19,.0f} "
-            f"{100 * run.churn_rate:>10.2f}")
+    return (
+        f"{what:<38} {run.subscribers:>11} {run.months:>6} {run.seconds:>9.2f} {spread:>13} "
+        f"{run.cpu_seconds:>8.2f} {rate(run.subscribers, run.months, run.seconds):>19,.0f} "
+        f"{100 * run.churn_rate:>10.2f}"
+    )
 
 
 def report(caresim_runs: list[CaresimRun], mesa_runs: list[RunResult], numpy_runs: list[RunResult]) -> None:
     """Print the table, the ratios and the PASS/MISS lines (never fails on a miss)."""
     c, a, b = median_run(caresim_runs), median_run(mesa_runs), median_run(numpy_runs)
-    header = (f"{'what':<38} {'subscribers':>11} {'months':>6} {'seconds':>9} {'min-max':>13} "
-              f"{'cpu s':>8} {'subscriber-months/s':>19} {'churn %/mo':>10}")
+    header = (
+        f"{'what':<38} {'subscribers':>11} {'months':>6} {'seconds':>9} {'min-max':>13} "
+        f"{'cpu s':>8} {'subscriber-months/s':>19} {'churn %/mo':>10}"
+    )
     print(header)
     print("-" * len(header))
     print(row(f"caresim (full model, {c.programmes} programmes)", c, caresim_runs))
-    print(f"{'  build / run / collect':<38} {'':>11} {'':>6}   "
-          f"{c.build_seconds:.2f} / {c.run_seconds:.2f} / {c.collect_seconds:.2f}")
+    print(
+        f"{'  build / run / collect':<38} {'':>11} {'':>6}   "
+        f"{c.build_seconds:.2f} / {c.run_seconds:.2f} / {c.collect_seconds:.2f}"
+    )
     print(row("(a) per-subscriber Mesa + SimPy", a, mesa_runs))
     print(f"{'  build / run':<38} {'':>11} {'':>6}   {a.build_seconds:.2f} / {a.run_seconds:.2f}")
     print(row("(b) plain NumPy, same monthly rules", b, numpy_runs))
@@ -157,14 +162,20 @@ def report(caresim_runs: list[CaresimRun], mesa_runs: list[RunResult], numpy_run
     rate_c = rate(c.subscribers, c.months, c.seconds)
     rate_a = rate(a.subscribers, a.months, a.seconds)
     rate_b = rate(b.subscribers, b.months, b.seconds)
-    print(f"caresim / (a) = {rate_c / rate_a:.1f}x ; caresim / (b) = {rate_c / rate_b:.2f}x "
-          f"(median of {len(caresim_runs)} interleaved repeats; seconds include building the base)")
-    scope = (f"(a) and (b) apply only the core monthly rules; caresim also runs prospects, touchpoints, "
-             f"{c.programmes} care programmes with capacity, SimPy desk queues with shadow contacts, ties "
-             "and contagion, win-back and records: strictly more work per subscriber-month.")
+    print(
+        f"caresim / (a) = {rate_c / rate_a:.1f}x ; caresim / (b) = {rate_c / rate_b:.2f}x "
+        f"(median of {len(caresim_runs)} interleaved repeats; seconds include building the base)"
+    )
+    scope = (
+        f"(a) and (b) apply only the core monthly rules; caresim also runs prospects, touchpoints, "
+        f"{c.programmes} care programmes with capacity, SimPy desk queues with shadow contacts, ties "
+        "and contagion, win-back and records: strictly more work per subscriber-month."
+    )
     print(textwrap.fill(scope, width=len(header)))
-    print(f"(a) would need at least {c.subscribers * c.months / rate_a:.1f} s for {c.subscribers} x {c.months}"
-          "\n  (linear extrapolation; its rate falls as agents are added, so caresim / (a) flatters (a))")
+    print(
+        f"(a) would need at least {c.subscribers * c.months / rate_a:.1f} s for {c.subscribers} x {c.months}"
+        "\n  (linear extrapolation; its rate falls as agents are added, so caresim / (a) flatters (a))"
+    )
     peak = max(run.peak_bytes for run in caresim_runs)
     verdict = "PASS" if peak < TARGET_BYTES else "MISS"
     print(f"peak memory of the caresim run: {peak / 1e6:,.0f} MB (target < 1 GB = 1000 MB): {verdict}")
@@ -202,16 +213,18 @@ def main(argv: list[str] | None = None) -> None:
     caresim_runs: list[CaresimRun] = []
     mesa_runs: list[RunResult] = []
     numpy_runs: list[RunResult] = []
-    print(f"caresim {args.subscribers} x {args.months}, (a) {args.mesa_subscribers} x {args.months}, "
-          f"(b) {args.subscribers} x {args.months}; {args.repeats} repeats; "
-          f"OMP/OPENBLAS/MKL_NUM_THREADS=1; python {sys.version.split()[0]}", flush=True)
+    print(
+        f"caresim {args.subscribers} x {args.months}, (a) {args.mesa_subscribers} x {args.months}, "
+        f"(b) {args.subscribers} x {args.months}; {args.repeats} repeats; "
+        f"OMP/OPENBLAS/MKL_NUM_THREADS=1; python {sys.version.split()[0]}",
+        flush=True,
+    )
     for repeat in range(args.repeats):
         caresim_runs.append(run_caresim_subprocess(args.subscribers, args.months))
         mesa_runs.append(run_mesa_simpy(rules, args.mesa_subscribers, args.months, args.seed + repeat))
         numpy_runs.append(run_numpy(rules, args.subscribers, args.months, args.seed + repeat))
         seconds = (caresim_runs[-1].seconds, mesa_runs[-1].seconds, numpy_runs[-1].seconds)
-        print("  repeat {}: caresim {:.2f} s, (a) {:.2f} s, (b) {:.2f} s".format(repeat + 1, *seconds),
-              flush=True)
+        print("  repeat {}: caresim {:.2f} s, (a) {:.2f} s, (b) {:.2f} s".format(repeat + 1, *seconds), flush=True)
     print()
     report(caresim_runs, mesa_runs, numpy_runs)
 

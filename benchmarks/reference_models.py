@@ -152,8 +152,14 @@ class RunResult:
 # but NumPy on scalars costs about a microsecond per call, which would make (a) look slower than a first
 # honest version is. ``check_scalar_rules`` confirms these agree with caresim's functions.
 def scalar_churn_hazard(
-    churn: Churn, rate_base: float, satisfaction: float, loyalty: float, tenure: int,
-    in_contract: bool, ends_now: bool, competitor_pressure: float,
+    churn: Churn,
+    rate_base: float,
+    satisfaction: float,
+    loyalty: float,
+    tenure: int,
+    in_contract: bool,
+    ends_now: bool,
+    competitor_pressure: float,
 ) -> float:
     """``churn_hazard`` for one subscriber, not in retention, no churned ties, season 1, no care."""
     predictor = (
@@ -176,12 +182,17 @@ def scalar_p_renew(churn: Churn, loyalty: float) -> float:
 def check_scalar_rules(rules: MonthlyRules) -> None:
     """Raise ``ValueError`` if the scalar formulas of (a) disagree with ``caresim.behaviour``."""
     churn, pressure, base = rules.churn, rules.competitor_pressure, 0.015
-    for sat, loy, tenure, in_contract, ends_now in [(0.7, 0.6, 0, False, False), (0.4, 0.8, 30, True, False),
-                                                    (0.9, 0.3, 200, True, True)]:
+    for sat, loy, tenure, in_contract, ends_now in [
+        (0.7, 0.6, 0, False, False),
+        (0.4, 0.8, 30, True, False),
+        (0.9, 0.3, 200, True, True),
+    ]:
         vector = churn_hazard(churn, base, sat, loy, tenure, in_contract, ends_now, False, pressure, 0.0, 1.0)
         scalar = scalar_churn_hazard(churn, base, sat, loy, tenure, in_contract, ends_now, pressure)
-        if not (math.isclose(float(vector), scalar, rel_tol=1e-12)
-                and math.isclose(float(p_renew(churn, loy)), scalar_p_renew(churn, loy), rel_tol=1e-12)):
+        if not (
+            math.isclose(float(vector), scalar, rel_tol=1e-12)
+            and math.isclose(float(p_renew(churn, loy)), scalar_p_renew(churn, loy), rel_tol=1e-12)
+        ):
             raise ValueError(f"scalar rules disagree with caresim.behaviour at {(sat, loy, tenure)}")
 
 
@@ -262,9 +273,16 @@ class Subscriber(mesa.Agent):
         """Churn from the hazard; at contract end a stayer renews or goes month-to-month. True: churns."""
         rules, r = self.model.rules, self.random
         ends_now = self.in_contract and self.contract_end == month
-        hazard = scalar_churn_hazard(rules.churn, self.segment.rate_churn_base, self.satisfaction,
-                                     self.loyalty, self.tenure, self.in_contract, ends_now,
-                                     rules.competitor_pressure)
+        hazard = scalar_churn_hazard(
+            rules.churn,
+            self.segment.rate_churn_base,
+            self.satisfaction,
+            self.loyalty,
+            self.tenure,
+            self.in_contract,
+            ends_now,
+            rules.competitor_pressure,
+        )
         if r.random() < -math.expm1(-hazard):
             return True
         if ends_now:
@@ -302,8 +320,7 @@ def run_mesa_simpy(rules: MonthlyRules, n: int, n_months: int, seed: int) -> Run
     built = time.perf_counter()
     model.run()
     done = time.perf_counter()
-    return RunResult(n, n_months, built - wall, done - built, time.process_time() - cpu,
-                     model.churned, model.at_risk)
+    return RunResult(n, n_months, built - wall, done - built, time.process_time() - cpu, model.churned, model.at_risk)
 
 
 # ---------------------------------------------------------------- (b) plain NumPy
@@ -339,25 +356,29 @@ class ArrayBase:
         fcr = np.asarray(rules.p_first_contact_resolution)
         for s, count in zip(rules.segments, rules.segment_counts(n), strict=True):
             lengths = np.asarray(s.contract_lengths)[_categorical(rng, s.contract_weights, count)]
-            tenure = np.minimum(np.floor(rng.gamma(s.tenure_shape, s.tenure_mean / s.tenure_shape, count)),
-                                s.tenure_max).astype(np.int64)
+            tenure = np.minimum(
+                np.floor(rng.gamma(s.tenure_shape, s.tenure_mean / s.tenure_shape, count)), s.tenure_max
+            ).astype(np.int64)
             sigma2 = math.log1p(s.revenue_cv**2)
-            parts.append({
-                "rate_base": np.full(count, s.rate_churn_base),
-                "resting": np.full(count, s.satisfaction_mean),
-                "p_problem": np.full(count, s.p_problem),
-                "p_resolve": fcr[_categorical(rng, s.channel_weights, count)],
-                "revenue": s.revenue_per_month * np.exp(rng.normal(-sigma2 / 2, math.sqrt(sigma2), count)),
-                "contract_months": lengths,
-                "tenure": tenure,
-                "in_contract": lengths > 0,
-                "contract_end": np.where(lengths > 0, lengths - tenure % np.maximum(lengths, 1), -1),
-                "satisfaction": np.clip(rng.normal(s.satisfaction_mean, s.satisfaction_sd, count), 0.0, 1.0),
-                "loyalty": np.clip(rng.normal(s.loyalty_mean, s.loyalty_sd, count), 0.0, 1.0),
-            })
+            parts.append(
+                {
+                    "rate_base": np.full(count, s.rate_churn_base),
+                    "resting": np.full(count, s.satisfaction_mean),
+                    "p_problem": np.full(count, s.p_problem),
+                    "p_resolve": fcr[_categorical(rng, s.channel_weights, count)],
+                    "revenue": s.revenue_per_month * np.exp(rng.normal(-sigma2 / 2, math.sqrt(sigma2), count)),
+                    "contract_months": lengths,
+                    "tenure": tenure,
+                    "in_contract": lengths > 0,
+                    "contract_end": np.where(lengths > 0, lengths - tenure % np.maximum(lengths, 1), -1),
+                    "satisfaction": np.clip(rng.normal(s.satisfaction_mean, s.satisfaction_sd, count), 0.0, 1.0),
+                    "loyalty": np.clip(rng.normal(s.loyalty_mean, s.loyalty_sd, count), 0.0, 1.0),
+                }
+            )
         columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        return cls(**columns, n_open=np.zeros(n, dtype=np.int16), revenue_total=np.zeros(n),
-                   active=np.ones(n, dtype=bool))
+        return cls(
+            **columns, n_open=np.zeros(n, dtype=np.int16), revenue_total=np.zeros(n), active=np.ones(n, dtype=bool)
+        )
 
     def month(self, rules: MonthlyRules, month: int, rng: np.random.Generator) -> int:
         """One month of every active subscriber; returns how many churned."""
@@ -374,8 +395,11 @@ class ArrayBase:
         resolved = reports & (u[3] < self.p_resolve)
         self_resolved = has_open & ~reports & (u[4] < rules.p_self_resolve)
         self.n_open[resolved | self_resolved] = 0
-        shock = (rules.d_problem * problem + rules.d_bill_shock * bill_shock
-                 + np.where(resolved, rules.d_resolved, np.where(reports, rules.d_unresolved, 0.0)))
+        shock = (
+            rules.d_problem * problem
+            + rules.d_bill_shock * bill_shock
+            + np.where(resolved, rules.d_resolved, np.where(reports, rules.d_unresolved, 0.0))
+        )
         # attitudes, tenure, revenue
         core = revert_satisfaction(self.satisfaction, self.resting, rules.rate_reversion, shock, noise)
         self.satisfaction = np.where(active, core, self.satisfaction)
@@ -385,8 +409,19 @@ class ArrayBase:
         self.revenue_total += np.where(active, self.revenue, 0.0)
         # churn, then renewal at contract end
         ends_now = active & self.in_contract & (self.contract_end == month)
-        hazard = churn_hazard(rules.churn, self.rate_base, self.satisfaction, self.loyalty, self.tenure,
-                              self.in_contract, ends_now, False, rules.competitor_pressure, 0.0, 1.0)
+        hazard = churn_hazard(
+            rules.churn,
+            self.rate_base,
+            self.satisfaction,
+            self.loyalty,
+            self.tenure,
+            self.in_contract,
+            ends_now,
+            False,
+            rules.competitor_pressure,
+            0.0,
+            1.0,
+        )
         leaves = active & (u[5] < p_from_hazard(hazard))
         self.active &= ~leaves
         self.in_contract &= ~leaves
