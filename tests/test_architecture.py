@@ -25,6 +25,19 @@ def test_optimiser_does_not_import_the_simulator():
         assert not foreign, f"{path.name} imports {foreign}"
 
 
-def test_simulator_does_not_import_the_optimiser():
+EDGES = {"__init__.py", "cli.py"}  # the Python API and the command line may reach every layer
+
+
+def test_simulator_does_not_import_the_optimiser_or_the_planner():
     for path in SOURCE.glob("*.py"):
-        assert not any(name.startswith("caresim.optimize") for name in _imports(path)), path.name
+        if path.name in EDGES:
+            continue
+        names = _imports(path)
+        assert not any(name.startswith(("caresim.optimize", "caresim.planning")) for name in names), path.name
+
+
+def test_simulator_and_optimiser_meet_only_in_the_planning_layer():
+    planning = set().union(*(_imports(path) for path in (SOURCE / "planning").glob("*.py")))
+    assert any(name.startswith("caresim.optimize") for name in planning)
+    assert any(name in ("caresim.simulate", "caresim.model", "caresim.evaluation") for name in planning)
+    assert not any(name.startswith("hydra") for name in planning), "Hydra stays at the edge (cli)"

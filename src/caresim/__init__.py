@@ -4,6 +4,8 @@ import caresim
 config = caresim.load_config("baseline", ["run.n_months=12"])
 results = caresim.simulate(config)            # the config's own policy
 results.kpis, results.programmes, results.subscribers
+report = caresim.plan(caresim.load_config("baseline", ["mode=plan"]))   # pilot, optimise, verify, adjust
+report.coverage, report.comparison, report.frontier
 """
 
 from caresim.errors import ConfigError
@@ -17,10 +19,21 @@ __all__ = [
     "CareConfig",
     "CarePolicy",
     "ConfigError",
+    "PlanReport",
     "Results",
     "available_scenarios",
     "load_config",
+    "plan",
     "simulate",
     "validate",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``plan`` and ``PlanReport`` load the planner (and Pyomo) only when first used."""
+    if name in ("plan", "PlanReport"):
+        import caresim.planning
+
+        return getattr(caresim.planning, name)
+    raise AttributeError(f"module 'caresim' has no attribute {name!r}")

@@ -3,6 +3,7 @@
     caresim                                   # the default scenario
     caresim scenario=network_outage run.seed=7
     caresim --multirun scenario=baseline,price_war run.seed=1,2
+    caresim mode=plan planner.budget=2e6          # pilot, optimise, verify and adjust a care plan
 
 Bad input ends with one line on stderr naming the key, exit status 2, and nothing written.
 """
@@ -19,6 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from caresim.errors import ConfigError
 from caresim.loading import build_config, check_overrides, conf_dir, for_hydra, load_config, sweep_variants
+from caresim.planning import plan
+from caresim.planning.report import render as render_plan
+from caresim.schema import CareConfig
 from caresim.simulate import simulate
 from caresim.summary import render
 
@@ -30,10 +34,10 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
-def run_folder(output_dir: str, scenario: str, seed: int) -> Path:
-    """A fresh folder name for one run: ``<output_dir>/<scenario>/<time>-seed<seed>``."""
+def run_folder(output_dir: str, scenario: str, seed: int, suffix: str = "") -> Path:
+    """A fresh folder name for one run: ``<output_dir>/<scenario>/<time>-seed<seed><suffix>``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(output_dir) / scenario / f"{stamp}-seed{seed}"
+    base = Path(output_dir) / scenario / f"{stamp}-seed{seed}{suffix}"
     folder, n = base, 1
     while folder.exists():
         n += 1
@@ -48,9 +52,22 @@ def _task(cfg: DictConfig) -> None:
     except ConfigError as error:
         _fail(str(error))
         return
+    if config.mode == "plan":
+        _plan(config)
+        return
     results = simulate(config)
     folder = results.write(run_folder(config.run.output_dir, config.scenario, config.run.seed), config.run.formats)
     print(render(results, str(folder)))
+
+
+def _plan(config: CareConfig) -> None:
+    try:
+        report = plan(config)
+    except ConfigError as error:
+        _fail(str(error))
+        return
+    folder = report.write(run_folder(config.run.output_dir, config.scenario, config.run.seed, "-plan"))
+    print(render_plan(report, str(folder)))
 
 
 def main() -> None:

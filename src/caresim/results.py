@@ -54,22 +54,32 @@ class Results:
 
     def write(self, folder: str | Path, formats: tuple[str, ...] | list[str] = ("parquet", "csv")) -> Path:
         """Write tables, resolved config and policy into ``folder`` (created whole, or not at all)."""
-        folder = Path(folder)
-        if folder.exists():
-            raise FileExistsError(f"output folder {folder} already exists")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
-            for name, table in self.tables().items():
-                if "parquet" in formats:
-                    table.to_parquet(staging / f"{name}.parquet", index=False)
-                if "csv" in formats:
-                    table.to_csv(staging / f"{name}.csv", index=False)
-            config = self.config.model_dump(mode="json")
-            (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-            (staging / "policy.json").write_text(json.dumps(self.policy.to_mapping(), indent=2))
-            os.replace(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return folder
+        files = {
+            "config.yaml": yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False),
+            "policy.json": json.dumps(self.policy.to_mapping(), indent=2),
+        }
+        return write_folder(folder, self.tables(), files, formats)
+
+
+def write_folder(
+    folder: str | Path, tables: dict[str, pd.DataFrame], files: dict[str, str], formats: tuple[str, ...] | list[str]
+) -> Path:
+    """Write ``tables`` (Parquet and/or CSV) and text ``files`` into ``folder``, which appears whole or not at all."""
+    folder = Path(folder)
+    if folder.exists():
+        raise FileExistsError(f"output folder {folder} already exists")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, table in tables.items():
+            if "parquet" in formats:
+                table.to_parquet(staging / f"{name}.parquet", index=False)
+            if "csv" in formats:
+                table.to_csv(staging / f"{name}.csv", index=False)
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder

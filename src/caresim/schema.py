@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from caresim.lifecycle import CHANNELS, GRADES, STAGES, TRIGGERS
+from caresim.schema_planner import Planner
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -350,6 +351,10 @@ class CareConfig(Strict):
         description="programme -> share of eligible subscribers covered, or segment -> share; unnamed = 0",
     )
     run: Run = Run()
+    mode: Literal["simulate", "plan"] = Field(
+        "simulate", description="simulate: run the policy; plan: pilot, optimise, verify and adjust a care plan"
+    )
+    planner: Planner = Planner()
 
     @model_validator(mode="after")
     def _names_exist(self) -> CareConfig:
@@ -376,4 +381,15 @@ class CareConfig(Strict):
                 raise ValueError(f"policy.{name}: unknown programme; known programmes: {sorted(self.catalogue)}")
             if isinstance(share, dict):
                 check(list(share), f"policy.{name}")
+        self._planner_names_exist(check)
         return self
+
+    def _planner_names_exist(self, check) -> None:
+        planner = self.planner
+        for key in ("segment_min_spend", "segment_max_spend", "max_poor_share"):
+            check(list(getattr(planner, key)), f"planner.{key}")
+        for name in planner.programmes or []:
+            if name not in self.catalogue:
+                raise ValueError(f"planner.programmes: unknown programme '{name}'; known: {sorted(self.catalogue)}")
+        if planner.budget_per_period is not None and planner.period_months == 0:
+            raise ValueError("planner.budget_per_period: needs planner.period_months > 0")

@@ -1,0 +1,131 @@
+"""What a finished run means for the planner: per-subscriber outcomes, and a policy's totals against no care.
+
+*Retained value* of a subscriber is margin × (revenue earned over the horizon + monthly revenue × expected
+remaining lifetime if still active at the end). The remaining lifetime is 1 / the segment's monthly churn
+under no care in the last year of the horizon, capped at ``months_after_horizon``; it is taken from the
+reference (no-care) run so that every policy is valued with the same yardstick.
+
+With common random numbers, subscriber slot *i* is the same person in every run of one seed; comparing a
+run with its no-care *twin* slot by slot removes the differences between people from every comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from caresim.lifecycle import CHURNED, GOOD, GRADES, POOR, grade_of
+from caresim.model import CareModel
+
+
+def run_model(model: CareModel) -> CareModel:
+    """Run a built model to the end of its horizon and return it."""
+    model.run()
+    return model
+
+
+def remaining_lifetime(model: CareModel, cap_months: float) -> np.ndarray:
+    """Expected months a subscriber active at the end stays on, per segment (1 / recent churn, capped)."""
+    records = model.records
+    last = slice(max(0, records.care_contacts.shape[0] - 12), None)
+    churned = records.flow["churned"][last].sum(axis=0)
+    exposed = records.stock["active_start"][last].sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(exposed > 0, churned / exposed, 0.0)
+        months = np.where(rate > 0, 1.0 / rate, np.inf)
+    return np.minimum(months, cap_months)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Per-slot outcomes of one run (simulated units), over every slot that ever existed."""
+
+    segment: np.ndarray
+    ever_active: np.ndarray
+    active_end: np.ndarray  # float 0/1
+    value: np.ndarray  # retained value, money
+    satisfaction_grade: np.ndarray
+    loyalty_grade: np.ndarray
+    satisfaction: np.ndarray
+    loyalty: np.ndarray
+
+    @classmethod
+    def of(cls, model: CareModel, lifetime: np.ndarray) -> Outcomes:
+        state, n = model.state, model.state.n
+        segment = state.segment[:n].astype(np.int64)
+        ever = state.ever_active[:n]
+        active = (ever & (state.stage[:n] != CHURNED)).astype(float)
+        margin = model.segments.margin[segment]
+        value = margin * (state.revenue_total[:n] + active * state.revenue[:n] * lifetime[segment])
+        thresholds = model.grade_thresholds
+        return cls(
+            segment=segment,
+            ever_active=ever,
+            active_end=active,
+            value=np.where(ever, value, 0.0),
+            satisfaction_grade=grade_of(state.satisfaction[:n], **thresholds),
+            loyalty_grade=grade_of(state.loyalty[:n], **thresholds),
+            satisfaction=state.satisfaction[:n].copy(),
+            loyalty=state.loyalty[:n].copy(),
+        )
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Outcome columns the pilot compares, per slot, as floats."""
+        columns = {
+            "value": self.value,
+            "retained": self.active_end,
+            "satisfaction": self.satisfaction,
+            "loyalty": self.loyalty,
+        }
+        for g, grade in enumerate(GRADES):
+            columns[f"satisfaction_{grade}"] = (self.satisfaction_grade == g).astype(float)
+            columns[f"loyalty_{grade}"] = (self.loyalty_grade == g).astype(float)
+        return columns
+
+
+def care_cost(model: CareModel) -> np.ndarray:
+    """Real care spend per programme over the horizon: contacts × cost + fixed cost of running programmes."""
+    product = model.programmes.product
+    contacts = model.records.care_contacts.sum(axis=(0, 1)) * model.scale
+    n_months = model.records.care_contacts.shape[0]
+    fixed = np.where(model.policy.running, product.cost_fixed_per_month * n_months, 0.0)
+    return contacts * product.cost_per_contact + fixed
+
+
+def policy_totals(model: CareModel, twin: Outcomes, lifetime: np.ndarray) -> dict[str, float]:
+    """A run's totals against its no-care twin: value and subscribers kept, cost, net value, grades, limits."""
+    own = Outcomes.of(model, lifetime)
+    scale = model.scale
+    ever = own.ever_active | twin.ever_active
+    active = own.active_end > 0
+    spend = care_cost(model)
+    value = float((own.value - twin.value)[ever].sum() * scale)
+    totals = {
+        "value": value,
+        "retained": float((own.active_end - twin.active_end)[ever].sum() * scale),
+        "cost": float(spend.sum()),
+        "net_value": value - float(spend.sum()),
+        "active_end": float(active.sum() * scale),
+        "poor_share": float((own.satisfaction_grade[active] == POOR).mean()) if active.any() else float("nan"),
+        "good_or_better_share": float((own.satisfaction_grade[active] <= GOOD).mean()) if active.any() else 0.0,
+        "loyal_share": float((own.loyalty_grade[active] <= GOOD).mean()) if active.any() else 0.0,
+    }
+    totals.update(contact_load(model))
+    return totals
+
+
+def contact_load(model: CareModel) -> dict[str, float]:
+    """The busiest month's care contacts per subscriber (worst segment) and per channel (real contacts)."""
+    records = model.records
+    contacts = records.care_contacts  # month × segment × programme, simulated
+    active = records.stock["active_start"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_subscriber = np.where(active > 0, contacts.sum(axis=2) / active, 0.0)
+    load = {"max_contacts_per_subscriber_month": float(per_subscriber.max(initial=0.0))}
+    channels = [model.config.catalogue[name].channel for name in model.programmes.names]
+    for channel in sorted(set(channels)):
+        pick = [p for p, name in enumerate(channels) if name == channel]
+        monthly = contacts[:, :, pick].sum(axis=(1, 2)) * model.scale
+        load[f"max_contacts_{channel}_month"] = float(monthly.max(initial=0.0))
+    return load

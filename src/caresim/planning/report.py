@@ -1,0 +1,183 @@
+"""What planning produced: the plan, why it is what it is, how it fared in simulation; written and printed.
+
+Reporting only reads what ``plan`` computed; it never re-runs anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from caresim.optimize import Plan, PlanningProblem
+from caresim.results import write_folder
+from caresim.schema import CareConfig
+
+
+def frontier_budgets(config: CareConfig) -> list[float]:
+    """The budgets of the frontier: the configured list, or ``n_points`` evenly from 0 to twice the budget."""
+    frontier = config.planner.frontier
+    if frontier.budgets:
+        return [float(b) for b in frontier.budgets]
+    if frontier.n_points == 0:
+        return []
+    return [float(b) for b in np.linspace(0.0, 2.0 * config.planner.budget, frontier.n_points)]
+
+
+def allocation_table(plan: Plan) -> pd.DataFrame:
+    """The plan's coverage and spend per segment × programme, options left at zero omitted."""
+    table = plan.allocations
+    if table.empty:
+        return table
+    return table[table["coverage"] > 1e-9].reset_index(drop=True)
+
+
+@dataclass
+class PlanReport:
+    """Everything planning produced. ``plan.coverage()`` is the policy to give ``caresim.simulate``."""
+
+    config: CareConfig
+    plan: Plan
+    problem: PlanningProblem
+    pilot_responses: pd.DataFrame
+    pilot_segments: pd.DataFrame
+    estimates: pd.DataFrame
+    overlaps: pd.DataFrame
+    rounds: list[dict[str, object]]
+    predicted: pd.DataFrame | None
+    simulated: pd.DataFrame | None
+    comparison: pd.DataFrame | None
+    frontier: pd.DataFrame
+    frontier_plans: pd.DataFrame
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def coverage(self) -> dict[str, dict[str, float]]:
+        """The plan as ``{programme: {segment: share}}`` (empty when there is no plan)."""
+        return self.plan.coverage() if self.plan.ok else {}
+
+    def rounds_table(self) -> pd.DataFrame:
+        """One row per adjustment round: status, objective, cost, options dropped before it and failed in it."""
+        rows = []
+        for r in self.rounds:
+            rows.append(
+                {
+                    "round": r["round"],
+                    "status": r["status"],
+                    "objective": r.get("objective", math.nan),
+                    "cost": r.get("cost", math.nan),
+                    "excluded": "; ".join(f"{s}/{p}" for s, p in r["excluded"]),
+                    "failed": "; ".join(f"{s}/{p}" for s, p in r["failed"]),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by name (tables not produced, e.g. after an infeasible plan, are left out)."""
+        tables = {
+            "plan": allocation_table(self.plan),
+            "binding": self.plan.binding,
+            "rounds": self.rounds_table(),
+            "pilot_responses": self.pilot_responses,
+            "pilot_segments": self.pilot_segments,
+            "pilot_estimates": self.estimates,
+            "overlaps": self.overlaps,
+            "predicted": self.predicted,
+            "simulated": self.simulated,
+            "comparison": self.comparison,
+            "frontier": self.frontier,
+            "frontier_plans": self.frontier_plans,
+        }
+        return {name: table for name, table in tables.items() if table is not None}
+
+    def status(self) -> dict[str, object]:
+        """The plan's status, objective, cost, explanation and the policy, as plain data."""
+        return {
+            "status": self.plan.status,
+            "objective": self.config.planner.objective,
+            "objective_value": self.plan.objective,
+            "total_cost": self.plan.total_cost,
+            "budget": self.config.planner.budget,
+            "running": self.plan.running,
+            "explanation": self.plan.explanation,
+            "policy": self.coverage,
+        }
+
+    def write(self, folder: str | Path) -> Path:
+        """Tables (Parquet + CSV), the resolved config, ``plan.json`` and the printed summary, whole or not at all."""
+        files = {
+            "config.yaml": yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False),
+            "plan.json": json.dumps(self.status(), indent=2, default=str),
+            "summary.txt": render(self),
+        }
+        return write_folder(folder, self.tables(), files, self.config.run.formats)
+
+
+def _money(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    for unit, size in (("bn", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:,.2f} {unit}"
+    return f"{value:,.0f}"
+
+
+def _range(row: pd.Series, metric: str, money: bool = True) -> str:
+    show = _money if money else (lambda x: f"{x:,.0f}")
+    low, high = row.get(f"{metric}_low", math.nan), row.get(f"{metric}_high", math.nan)
+    middle = show(row[metric])
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return middle
+    return f"{middle} [{show(low)}, {show(high)}]"
+
+
+def render(report: PlanReport, folder: str | None = None) -> str:
+    """The printed summary: the plan, what binds, predicted vs simulated, baselines, adjustment rounds."""
+    planner, plan = report.config.planner, report.plan
+    lines = [f"caresim plan: scenario {report.config.scenario}, objective {planner.objective} ({planner.risk})"]
+    lines.append(f"  status: {plan.status}; budget {_money(planner.budget)}, plan spends {_money(plan.total_cost)}")
+    for reason in plan.explanation:
+        lines.append(f"  why: {reason}")
+    allocations = allocation_table(plan)
+    if not allocations.empty:
+        lines.append("  the plan (coverage of eligible subscribers, spend over the horizon):")
+        for programme, group in allocations.groupby("programme", sort=False):
+            parts = ", ".join(f"{r.segment} {r.coverage:.0%}" for r in group.itertuples())
+            lines.append(f"    {programme:<22} {_money(group.spend.sum()):>10}  {parts}")
+    if not plan.binding.empty:
+        lines.append("  binding limits (shadow price = objective gained per unit more):")
+        for row in plan.binding.itertuples():
+            name = row.constraint + (f"[{row.index}]" if row.index else "")
+            lines.append(f"    {name:<34} limit {row.limit:>14,.2f}  shadow price {row.shadow_price:,.3f}")
+    if report.comparison is not None:
+        lines.append("  predicted vs simulated (fresh seeds; 95% intervals), net value against no care:")
+        for _, row in report.comparison.iterrows():
+            predicted = _range(row, "predicted_net_value") if "predicted_net_value" in row else "n/a"
+            lines.append(
+                f"    {row.policy:<17} simulated {_range(row, 'net_value'):<34} predicted {predicted:<34} "
+                f"kept {_range(row, 'retained', money=False)}"
+            )
+        others = report.comparison[report.comparison.policy != "plan"]
+        for _, row in others.iterrows():
+            gain = pd.Series(
+                {
+                    "gain": -row["net_value_vs_plan"],
+                    "gain_low": -row["net_value_vs_plan_high"],
+                    "gain_high": -row["net_value_vs_plan_low"],
+                }
+            )
+            lines.append(f"    plan minus {row.policy:<17} {_range(gain, 'gain')} (paired, same seeds)")
+    rounds = report.rounds_table()
+    if len(rounds) > 1 or (len(rounds) and rounds.failed.iloc[0]):
+        lines.append("  adjustment rounds (success rule: treated subscribers Good or better):")
+        for row in rounds.itertuples():
+            failed = row.failed or "none failed"
+            lines.append(f"    round {row.round}: {row.status}, objective {_money(row.objective)}; failed: {failed}")
+    if folder:
+        lines.append(f"  tables written to {folder}")
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""From pilot measurements to the optimiser's plain data: estimates with intervals, response curves, limits.
+
+An option (segment × programme) responds to coverage *c* with total value ``c × eligible × effect(c)``,
+where ``effect(c)`` is the pilot's per-assigned effect at level *c*; curves start at (0, 0) and end at the
+highest piloted level (the planner never promises what was not piloted). The mean curve is made concave
+(diminishing returns) by the closest non-increasing sequence of slopes (isotonic regression, weighted by
+piece width); each sample curve is shifted by the same correction, so samples keep their spread.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.optimize import isotonic_regression
+
+from caresim.optimize import Option, PlanningProblem
+from caresim.planning.pilot import OUTCOMES, PilotResult
+from caresim.schema import CareConfig
+
+ESTIMATED = (
+    *(f"effect_{name}" for name in OUTCOMES),
+    "cost_per_assigned",
+    "cost_per_treated",
+    "contacts_per_assigned_month",
+    "eligible",
+    "treated_good_or_better",
+)
+CONFIDENCE = 0.95
+
+
+def interval(values: pd.Series) -> tuple[float, float, float]:
+    """Mean and two-sided 95% t-interval of independent replications (NaN bounds with fewer than 2)."""
+    values = values.dropna()
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if n < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return mean, mean - half, mean + half
+
+
+def estimates(pilot: PilotResult) -> pd.DataFrame:
+    """Per level × segment × programme: each measured quantity's mean and 95% interval across samples."""
+    rows = []
+    for (level, segment, programme), group in pilot.responses.groupby(["level", "segment", "programme"], sort=False):
+        row: dict[str, object] = {"level": level, "segment": segment, "programme": programme, "samples": len(group)}
+        for column in ESTIMATED:
+            row[column], row[f"{column}_low"], row[f"{column}_high"] = interval(group[column])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def overlap_estimates(pilot: PilotResult) -> pd.DataFrame:
+    """Per segment × pair sharing a trigger or channel: the interaction of their effects on value, per
+    subscriber eligible for both, pooled over levels, with its interval; 'additive' when 0 is inside it."""
+    overlaps = pilot.overlaps
+    if overlaps.empty:
+        return pd.DataFrame(columns=["segment", "programme_a", "programme_b", "shared", "interaction_value"])
+    rows = []
+    for key, group in overlaps.groupby(["segment", "programme_a", "programme_b", "shared"], sort=False):
+        mean, low, high = interval(group["interaction_value"])
+        measured = not math.isnan(low)
+        verdict = "additive" if measured and low <= 0 <= high else ("not measured" if not measured else "")
+        if measured and not verdict:
+            verdict = "sub-additive" if high < 0 else "super-additive"
+        rows.append(
+            dict(
+                zip(["segment", "programme_a", "programme_b", "shared"], key, strict=True),
+                both_eligible=float(group["both_eligible"].mean()),
+                interaction_value=mean,
+                interaction_low=low,
+                interaction_high=high,
+                verdict=verdict,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def concave(coverage: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    """The concave curve through (0, 0) closest to ``curve`` in its slopes (weighted by piece width)."""
+    widths = np.diff(coverage)
+    slopes = np.diff(curve) / widths
+    fitted = isotonic_regression(slopes, weights=widths, increasing=False).x
+    return np.concatenate([[0.0], np.cumsum(fitted * widths)])
+
+
+def _curves(samples: np.ndarray, coverage: np.ndarray) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...]]:
+    """Concave mean curve and the sample curves shifted alike; ``samples`` is samples × levels (no 0)."""
+    raw = np.hstack([np.zeros((len(samples), 1)), samples])
+    mean = raw.mean(axis=0)
+    fitted = concave(coverage, mean)
+    shifted = raw + (fitted - mean)
+    return tuple(float(x) for x in fitted), tuple(tuple(float(x) for x in row) for row in shifted)
+
+
+def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[str, str]] = frozenset()) -> list[Option]:
+    """The options the pilot measured in every sample and level, minus ``excluded`` (segment, programme)."""
+    responses = pilot.responses
+    levels = sorted(responses["level"].unique())
+    coverage = np.array([0.0, *levels])
+    ever = pilot.segments.groupby("segment")["ever_active"].mean()
+    n_samples = len(responses[["scenario", "replication"]].drop_duplicates())
+    built = []
+    for (segment, programme), group in responses.groupby(["segment", "programme"], sort=False):
+        if (segment, programme) in excluded:
+            continue
+        measured = group[["effect_value", "effect_retained", "effect_satisfaction_poor"]].notna().all(axis=None)
+        if not measured or len(group) != n_samples * len(levels) or group["eligible"].min() <= 0:
+            continue
+        eligible = float(group["eligible"].mean())
+        scale = coverage[1:] * eligible
+
+        def effect(name: str, group=group) -> np.ndarray:
+            table = group.pivot_table(index=["scenario", "replication"], columns="level", values=name)
+            return table[levels].to_numpy()
+
+        value, value_samples = _curves(effect("effect_value") * scale, coverage)
+        retained, retained_samples = _curves(effect("effect_retained") * scale, coverage)
+        poor, _ = _curves(-effect("effect_satisfaction_poor") * scale / max(ever[segment], 1.0), coverage)
+        by_level = group.groupby("level")
+        built.append(
+            _make(
+                Option,
+                segment=segment,
+                programme=programme,
+                eligible=eligible,
+                cost_per_treated=float(by_level["cost_per_assigned"].mean().max()),
+                coverage=tuple(float(c) for c in coverage),
+                value=value,
+                retained=retained,
+                poor_reduction=poor,
+                channel=config.catalogue[programme].channel,
+                contacts_per_treated_month=float(by_level["contacts_per_assigned_month"].mean().max()),
+                value_samples=value_samples,
+                retained_samples=retained_samples,
+                spend_profile=_spend_profile(pilot, config, segment, programme),
+            )
+        )
+    return built
+
+
+def _spend_profile(pilot: PilotResult, config: CareConfig, segment: str, programme: str) -> tuple[float, ...]:
+    """Share of the option's variable spend in each budget period (empty when there are no periods)."""
+    months = config.planner.period_months
+    if months <= 0:
+        return ()
+    rows = pilot.spend_profile[(pilot.spend_profile.segment == segment) & (pilot.spend_profile.programme == programme)]
+    period = rows["month"].to_numpy() // months
+    shares = np.bincount(period, weights=rows["share"].to_numpy(), minlength=n_periods(config))
+    return tuple(float(x) for x in shares / shares.sum()) if shares.sum() else ()
+
+
+def n_periods(config: CareConfig) -> int:
+    """Budget periods in the horizon (0 when the budget has no periods)."""
+    months = config.planner.period_months
+    return math.ceil(config.run.n_months / months) if months > 0 else 0
+
+
+def planning_problem(
+    pilot: PilotResult,
+    config: CareConfig,
+    excluded: frozenset[tuple[str, str]] = frozenset(),
+    budget: float | None = None,
+) -> PlanningProblem:
+    """The optimiser's problem: the pilot's options and the config's objective and limits."""
+    planner = config.planner
+    facts = pilot.segments.groupby("segment")[["active_mean", "poor_share"]].mean()
+    periods = n_periods(config)
+    period_budget = (
+        tuple([planner.budget_per_period] * periods) if periods and planner.budget_per_period is not None else ()
+    )
+    offered = options(pilot, config, excluded)
+    running = {option.programme for option in offered}
+    channels = {option.channel for option in offered}
+    months = config.run.n_months
+    fixed = {p: config.catalogue[p].cost_fixed_per_month * months for p in pilot.programmes if p in running}
+    return _make(
+        PlanningProblem,
+        options=offered,
+        budget=planner.budget if budget is None else budget,
+        fixed_cost=fixed,
+        objective=planner.objective,
+        retention_target=planner.retention_target,
+        segment_min_spend=dict(planner.segment_min_spend),
+        segment_max_spend=dict(planner.segment_max_spend),
+        channel_capacity={c: x for c, x in planner.channel_capacity.items() if c in channels},
+        segment_size=facts["active_mean"].to_dict(),
+        max_contacts_per_subscriber_month=planner.max_contacts_per_subscriber_month,
+        poor_share=facts["poor_share"].to_dict(),
+        max_poor_share=dict(planner.max_poor_share),
+        risk=planner.risk,
+        cvar_alpha=planner.cvar_alpha,
+        period_budget=period_budget,
+    )
+
+
+def _make(cls, **fields):  # TEMPORARY until the optimiser's new fields land
+    known = cls.__dataclass_fields__
+    return cls(**{k: v for k, v in fields.items() if k in known})
