@@ -45,3 +45,28 @@ def run_model(config: caresim.CareConfig, policy: Any = None):
 def baseline_run():
     """One small baseline run shared by the invariant tests."""
     return run_model(tiny_config(n_subscribers=3000, n_months=18))
+
+
+def tiny_plan_config(
+    n_subscribers: int = 4000, n_months: int = 12, replications: int = 3, planner: dict | None = None, **more: Any
+) -> caresim.CareConfig:
+    """The default scenario shrunk for planning tests: population, fixed costs, programme capacities, budget
+    and channel capacities all scaled by the same factor; ``planner`` entries replace planner settings."""
+    factor = n_subscribers / 400_000
+    settings = caresim.load_config().planner
+
+    def shrink(data: dict) -> None:
+        for programme in data["catalogue"].values():
+            programme["cost_fixed_per_month"] *= factor
+            if programme["capacity_per_month"] is not None:
+                programme["capacity_per_month"] *= factor
+        plan = data["planner"]
+        plan["budget"] = settings.budget * factor * n_months / 36 / 4  # a budget that binds
+        plan["channel_capacity"] = {c: v * factor for c, v in settings.channel_capacity.items()}
+        plan["pilot"]["n_replications"] = replications
+        plan["verify"]["n_replications"] = replications
+        plan["frontier"]["n_points"] = 3
+        for key, value in (planner or {}).items():
+            plan[key] = value
+
+    return tiny_config(n_subscribers=n_subscribers, n_months=n_months, edit=shrink, **more)

@@ -249,3 +249,12 @@ def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> C
     overrides = list(overrides) + ([f"scenario={scenario}"] if scenario else [])
     check_overrides(overrides)
     return build_config(compose(for_hydra(overrides)), overrides)
+
+
+def apply_scenario(config: CareConfig, name: str) -> CareConfig:
+    """``config`` with the overrides of scenario file ``name`` applied on top (e.g. to plan across scenarios)."""
+    scenario = read_scenario(name)
+    merged = OmegaConf.merge(OmegaConf.create(config.model_dump(mode="json")), OmegaConf.create(scenario["overrides"]))
+    data = OmegaConf.to_container(merged, resolve=True)
+    data.update(scenario=name, description=scenario["description"])
+    return validate(data)

@@ -43,6 +43,11 @@ class Pilot(_Strict):
         description="compare each subscriber with its twin in a no-care run of the same seed (common random "
         "numbers) before comparing assigned with control: same expectation, far less noise",
     )
+    shrinkage: bool = Field(
+        True,
+        description="pull each segment's effect towards the programme's mean across segments by its noise "
+        "(empirical Bayes), so the plan does not chase lucky estimates",
+    )
     months_after_horizon: NonNegative = Field(
         24.0, description="cap on the expected remaining lifetime (months) that values a subscriber kept to the end"
     )

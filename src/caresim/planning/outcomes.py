@@ -116,16 +116,22 @@ def policy_totals(model: CareModel, twin: Outcomes, lifetime: np.ndarray) -> dic
 
 
 def contact_load(model: CareModel) -> dict[str, float]:
-    """The busiest month's care contacts per subscriber (worst segment) and per channel (real contacts)."""
+    """Care contacts per subscriber-month (worst segment) and per channel-month (real contacts): the mean over
+    the horizon, which is what the planner's limits bound, and the busiest month."""
     records = model.records
     contacts = records.care_contacts  # month × segment × programme, simulated
     active = records.stock["active_start"]
     with np.errstate(divide="ignore", invalid="ignore"):
         per_subscriber = np.where(active > 0, contacts.sum(axis=2) / active, 0.0)
-    load = {"max_contacts_per_subscriber_month": float(per_subscriber.max(initial=0.0))}
+        mean_per_subscriber = np.where(active.sum(axis=0) > 0, contacts.sum(axis=(0, 2)) / active.sum(axis=0), 0.0)
+    load = {
+        "contacts_per_subscriber_month": float(mean_per_subscriber.max(initial=0.0)),
+        "max_contacts_per_subscriber_month": float(per_subscriber.max(initial=0.0)),
+    }
     channels = [model.config.catalogue[name].channel for name in model.programmes.names]
     for channel in sorted(set(channels)):
         pick = [p for p, name in enumerate(channels) if name == channel]
         monthly = contacts[:, :, pick].sum(axis=(1, 2)) * model.scale
+        load[f"contacts_{channel}_per_month"] = float(monthly.mean())
         load[f"max_contacts_{channel}_month"] = float(monthly.max(initial=0.0))
     return load

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 from tqdm import tqdm
 
-from caresim.loading import load_config
+from caresim.loading import apply_scenario
 from caresim.optimize import Plan, PlanningProblem, solve
 from caresim.planning.baselines import baseline_plans, predict
 from caresim.planning.pilot import PilotResult, run_pilot
@@ -25,14 +25,10 @@ from caresim.schema import CareConfig
 
 
 def scenario_configs(config: CareConfig) -> list[CareConfig]:
-    """The config itself, or one config per scenario of ``planner.scenarios`` with this config's run and planner."""
+    """The config itself, or, per scenario of ``planner.scenarios``, the config with that scenario's overrides."""
     if not config.planner.scenarios:
         return [config]
-    configs = []
-    for name in config.planner.scenarios:
-        other = load_config(name)
-        configs.append(other.model_copy(update={"run": config.run, "planner": config.planner}))
-    return configs
+    return [apply_scenario(config, name) for name in config.planner.scenarios]
 
 
 def _n_runs(config: CareConfig, n_scenarios: int) -> int:
@@ -87,9 +83,8 @@ def plan(config: CareConfig, progress: bool | None = None) -> PlanReport:
         config=config,
         plan=chosen,
         problem=problem,
-        pilot_responses=pilot.responses,
-        pilot_segments=pilot.segments,
-        estimates=estimates(pilot),
+        pilot=pilot,
+        estimates=estimates(pilot, config),
         overlaps=overlap_estimates(pilot),
         rounds=rounds,
         predicted=predicted,

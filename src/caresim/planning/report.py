@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from caresim.optimize import Plan, PlanningProblem
+from caresim.planning.pilot import PilotResult
 from caresim.results import write_folder
 from caresim.schema import CareConfig
 
@@ -44,8 +45,7 @@ class PlanReport:
     config: CareConfig
     plan: Plan
     problem: PlanningProblem
-    pilot_responses: pd.DataFrame
-    pilot_segments: pd.DataFrame
+    pilot: PilotResult
     estimates: pd.DataFrame
     overlaps: pd.DataFrame
     rounds: list[dict[str, object]]
@@ -83,8 +83,8 @@ class PlanReport:
             "plan": allocation_table(self.plan),
             "binding": self.plan.binding,
             "rounds": self.rounds_table(),
-            "pilot_responses": self.pilot_responses,
-            "pilot_segments": self.pilot_segments,
+            "pilot_responses": self.pilot.responses,
+            "pilot_segments": self.pilot.segments,
             "pilot_estimates": self.estimates,
             "overlaps": self.overlaps,
             "predicted": self.predicted,

@@ -18,10 +18,12 @@ from scipy.optimize import isotonic_regression
 
 from caresim.optimize import Option, PlanningProblem
 from caresim.planning.pilot import OUTCOMES, PilotResult
+from caresim.planning.shrinkage import shrink
 from caresim.schema import CareConfig
 
+EFFECTS = tuple(f"effect_{name}" for name in OUTCOMES)
 ESTIMATED = (
-    *(f"effect_{name}" for name in OUTCOMES),
+    *EFFECTS,
     "cost_per_assigned",
     "cost_per_treated",
     "contacts_per_assigned_month",
@@ -44,13 +46,18 @@ def interval(values: pd.Series) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def estimates(pilot: PilotResult) -> pd.DataFrame:
-    """Per level × segment × programme: each measured quantity's mean and 95% interval across samples."""
+def estimates(pilot: PilotResult, config: CareConfig) -> pd.DataFrame:
+    """Per level × segment × programme: each measured quantity's mean and 95% interval across samples, and
+    the effects as the planner uses them (``*_planned``: shrunk across segments when shrinkage is on)."""
+    keys = ["level", "segment", "programme"]
+    planned = shrunk_responses(pilot, config).groupby(keys, sort=False)[list(EFFECTS)].mean()
     rows = []
-    for (level, segment, programme), group in pilot.responses.groupby(["level", "segment", "programme"], sort=False):
-        row: dict[str, object] = {"level": level, "segment": segment, "programme": programme, "samples": len(group)}
+    for key, group in pilot.responses.groupby(keys, sort=False):
+        row: dict[str, object] = dict(zip(keys, key, strict=True), samples=len(group))
         for column in ESTIMATED:
             row[column], row[f"{column}_low"], row[f"{column}_high"] = interval(group[column])
+        for column in EFFECTS:
+            row[f"{column}_planned"] = float(planned.loc[key, column])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -81,6 +88,11 @@ def overlap_estimates(pilot: PilotResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def shrunk_responses(pilot: PilotResult, config: CareConfig) -> pd.DataFrame:
+    """The pilot's responses, effects shrunk across segments when ``planner.pilot.shrinkage`` is on."""
+    return shrink(pilot.responses, EFFECTS) if config.planner.pilot.shrinkage else pilot.responses
+
+
 def concave(coverage: np.ndarray, curve: np.ndarray) -> np.ndarray:
     """The concave curve through (0, 0) closest to ``curve`` in its slopes (weighted by piece width)."""
     widths = np.diff(coverage)
@@ -100,7 +112,7 @@ def _curves(samples: np.ndarray, coverage: np.ndarray) -> tuple[tuple[float, ...
 
 def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[str, str]] = frozenset()) -> list[Option]:
     """The options the pilot measured in every sample and level, minus ``excluded`` (segment, programme)."""
-    responses = pilot.responses
+    responses = shrunk_responses(pilot, config)
     levels = sorted(responses["level"].unique())
     coverage = np.array([0.0, *levels])
     ever = pilot.segments.groupby("segment")["ever_active"].mean()

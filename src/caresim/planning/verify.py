@@ -102,8 +102,8 @@ def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str) ->
             row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = interval(group[metric])
         difference = group.set_index("replication")["net_value"] - reference_net
         row["net_value_vs_plan"], row["net_value_vs_plan_low"], row["net_value_vs_plan_high"] = interval(difference)
-        for column in ("max_contacts_per_subscriber_month", *(c for c in group if c.startswith("max_contacts_"))):
-            row[column] = float(group[column].max())
+        for column in (c for c in group if c.startswith(("contacts_", "max_contacts_"))):
+            row[column] = float(group[column].max())  # the worst replication
         if name in set(predicted.policy):
             forecast = predicted.set_index("policy").loc[name]
             for metric in ("net_value", "retained", "cost"):

@@ -1,0 +1,158 @@
+"""The planner end to end on the default scenario at small size: pilot, plan, verification, adjustment, frontier.
+
+One plan is made once (module fixture) and read by most tests. Tolerances are stated where simulation
+noise enters; the comparison with baselines uses paired replications (same seeds) and their 95% intervals.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from caresim.planning import plan
+from caresim.planning.baselines import even_spread, predict, segments_first
+from caresim.planning.responses import planning_problem
+from tests.conftest import tiny_plan_config
+
+TOLERANCE = 1e-6
+
+
+@pytest.fixture(scope="module")
+def report():
+    return plan(tiny_plan_config(), progress=False)
+
+
+def test_plan_is_optimal_and_never_spends_more_than_its_budget(report):
+    budget = report.config.planner.budget
+    assert report.plan.ok
+    assert report.plan.total_cost <= budget * (1 + TOLERANCE)
+    assert report.plan.allocations["spend"].sum() <= budget * (1 + TOLERANCE)
+    simulated = report.comparison.set_index("policy").loc["plan"]
+    # on fresh seeds the number of subscribers who meet each key moment varies: spend within 10% of the budget
+    assert simulated["cost_high"] <= budget * 1.10
+
+
+def test_optimised_plan_beats_even_spread_in_simulation(report):
+    comparison = report.comparison.set_index("policy")
+    even = comparison.loc["even_spread"]
+    margin, low, high = -even["net_value_vs_plan"], -even["net_value_vs_plan_high"], -even["net_value_vs_plan_low"]
+    assert low > 0, f"plan − even spread = {margin:,.0f} [{low:,.0f}, {high:,.0f}] (95%, paired)"
+    assert margin >= 0.25 * comparison.loc["plan", "net_value"]
+    assert comparison.loc["plan", "net_value_low"] > 0  # the plan is worth more than no care
+
+
+def test_baselines_spend_the_plans_money(report):
+    predicted = report.predicted.set_index("policy")
+    money = predicted.loc["plan", "cost"]
+    assert predicted.loc["no_care", "cost"] == 0
+    for name in ("even_spread", "churn_risk_first", "value_first"):
+        assert predicted.loc[name, "cost"] <= money * (1 + TOLERANCE)
+        assert predicted.loc[name, "cost"] >= 0.9 * money, name
+
+
+def test_capacity_and_contact_policy_hold_in_plan_and_simulation(report):
+    problem, allocations = report.problem, report.plan.allocations
+    for channel, capacity in problem.channel_capacity.items():
+        used = allocations[[o.channel == channel for o in problem.options]]["contacts_per_month"].sum()
+        assert used <= capacity * (1 + TOLERANCE), channel
+    by_segment = allocations.groupby("segment")["contacts_per_month"].sum()
+    limit = report.config.planner.max_contacts_per_subscriber_month
+    for segment, contacts in by_segment.items():
+        assert contacts <= limit * problem.segment_size[segment] * (1 + TOLERANCE)
+    simulated = report.comparison.set_index("policy").loc["plan"]
+    # limits are monthly means over the horizon; simulation noise allowed: 15%
+    for channel, capacity in problem.channel_capacity.items():
+        assert simulated[f"contacts_{channel}_per_month"] <= capacity * 1.15, channel
+    assert simulated["contacts_per_subscriber_month"] <= limit * 1.15
+
+
+def test_binding_channel_capacity_is_reported_with_a_shadow_price():
+    config = tiny_plan_config(planner={"channel_capacity": {"hotline": 1.0, "sms": 1e9}, "budget": 1e9})
+    report_ = plan(config, progress=False)
+    binding = report_.plan.binding.set_index(["constraint", "index"])
+    assert ("channel_capacity", "hotline") in binding.index
+    assert binding.loc[("channel_capacity", "hotline"), "shadow_price"] >= 0
+    assert report_.plan.allocations.query("contacts_per_month > 0").shape[0] > 0
+
+
+def test_adjustment_loop_ends_and_drops_what_failed(report):
+    rounds = report.rounds_table()
+    limit = report.config.planner.adjust.max_rounds
+    assert 1 <= len(rounds) <= limit + 1
+    assert list(rounds["round"]) == list(range(len(rounds)))
+    last = report.rounds[-1]
+    stable = not set(last["failed"]) - set(last["excluded"])
+    assert stable or len(rounds) == limit + 1
+    planned = {(s, p) for p, shares in report.coverage.items() for s, x in shares.items() if x > 0}
+    assert not planned & set(last["excluded"])
+    for earlier, later in zip(report.rounds, report.rounds[1:], strict=False):
+        assert set(earlier["excluded"]) | set(earlier["failed"]) == set(later["excluded"])
+
+
+def test_predicted_and_simulated_are_reported_with_intervals(report):
+    plan_row = report.comparison.set_index("policy").loc["plan"]
+    for metric in ("net_value", "retained", "cost"):
+        assert plan_row[f"{metric}_low"] <= plan_row[metric] <= plan_row[f"{metric}_high"]
+        assert plan_row[f"predicted_{metric}_low"] <= plan_row[f"predicted_{metric}"] + TOLERANCE
+    assert np.isfinite(plan_row["predicted_net_value"])
+
+
+def test_pilot_estimates_carry_intervals_and_sample_counts(report):
+    estimates = report.estimates.dropna(subset=["effect_value_low"])
+    assert not estimates.empty
+    assert (estimates["effect_value_low"] <= estimates["effect_value"]).all()
+    assert (estimates["effect_value"] <= estimates["effect_value_high"]).all()
+    assert (estimates["samples"] == report.config.planner.pilot.n_replications).all()
+    assert set(report.estimates["level"]) == set(report.config.planner.pilot.coverage_levels)
+
+
+def test_overlaps_are_measured_for_programmes_sharing_a_trigger_or_channel(report):
+    overlaps = report.overlaps
+    assert {"usage_reminder", "roaming_care"} <= set(overlaps["programme_a"]) | set(overlaps["programme_b"])
+    assert set(overlaps["shared"]) <= {"trigger", "channel", "trigger+channel"}
+    assert set(overlaps["verdict"]) <= {"additive", "sub-additive", "super-additive", "not measured"}
+
+
+def test_frontier_value_never_falls_as_the_budget_grows(report):
+    frontier = report.frontier[report.frontier.status == "optimal"]
+    assert len(frontier) == report.config.planner.frontier.n_points
+    assert (frontier["cost"] <= frontier["budget"] * (1 + TOLERANCE) + TOLERANCE).all()
+    assert np.all(np.diff(frontier["net_value"].to_numpy()) >= -1e-6 * frontier["net_value"].abs().max())
+    assert set(report.frontier_plans["budget"]) <= set(frontier["budget"])
+
+
+def test_baseline_rules_spend_exactly_the_money(report):
+    problem = report.problem
+    money = 0.5 * report.plan.total_cost
+    even = even_spread(problem, money)
+    shares = {x for by_segment in even.values() for x in by_segment.values()}
+    assert len(shares) == 1  # one share for every option
+    assert predict(problem, even)["cost"] == pytest.approx(money, rel=1e-6)
+    order = sorted(problem.segment_size)
+    first = segments_first(problem, money, order)
+    assert predict(problem, first)["cost"] <= money * (1 + TOLERANCE)
+    covered = [s for s in order if any(s in by_segment for by_segment in first.values())]
+    assert covered == order[: len(covered)]  # segments filled in order
+
+
+def test_report_is_written_whole(report, tmp_path):
+    folder = report.write(tmp_path / "plan")
+    for name in ("plan", "binding", "comparison", "simulated", "predicted", "rounds", "frontier", "pilot_estimates"):
+        assert (folder / f"{name}.parquet").is_file() and (folder / f"{name}.csv").is_file(), name
+    status = json.loads((folder / "plan.json").read_text())
+    assert status["status"] == "optimal" and status["policy"] == report.coverage
+    assert "plan minus even_spread" in (folder / "summary.txt").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["plan"]
+
+
+def test_over_constrained_budget_is_a_clear_result_not_an_error(report):
+    segments = sorted(report.problem.segment_size)[:2]
+    config = tiny_plan_config(planner={"segment_min_spend": dict.fromkeys(segments, 3 * report.config.planner.budget)})
+    problem = planning_problem(report.pilot, config)
+    from caresim.optimize import solve
+
+    result = solve(problem)
+    assert result.status == "infeasible"
+    assert any("minimum spends add up to" in reason and "above the budget" in reason for reason in result.explanation)
