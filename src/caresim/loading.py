@@ -173,9 +173,13 @@ def _sweep_values(override: Any) -> list[Any]:
 def validate(data: dict[str, Any]) -> CareConfig:
     """A ``CareConfig`` from plain data, or a ``ConfigError`` naming the first bad key."""
     try:
-        return CareConfig.model_validate(data)
+        config = CareConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
+    for name in config.planner.scenarios:
+        if name not in available_scenarios():
+            raise ConfigError(f"planner.scenarios: unknown scenario '{name}'; available: {available_scenarios()}")
+    return config
 
 
 def describe_validation_error(error: ValidationError) -> str:
