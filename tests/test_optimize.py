@@ -1,10 +1,13 @@
 """The planning model on hand-solvable instances: known optima, binding limits, infeasibility in words."""
 
+import dataclasses
+
 import numpy as np
 import pyomo.environ as pyo
 import pytest
 
 from caresim.optimize import Option, PlanningProblem, solve
+from caresim.optimize.layout import Layout
 
 
 def _option(segment="s1", programme="reward", eligible=100, cost=1.0, coverage=(0, 1), value=(0, 300), **more):
@@ -142,3 +145,84 @@ def test_bad_input_names_the_key():
         solve(PlanningProblem(options=[_option()], budget=10, segment_min_spend={"nowhere": 1}))
     with pytest.raises(ValueError, match="coverage must start at 0"):
         _option(coverage=(0.1, 1))
+
+
+def _money_times(problem: PlanningProblem, factor: float) -> PlanningProblem:
+    options = [
+        dataclasses.replace(o, cost_per_treated=o.cost_per_treated * factor, value=tuple(v * factor for v in o.value))
+        for o in problem.options
+    ]
+    return dataclasses.replace(
+        problem,
+        options=options,
+        budget=problem.budget * factor,
+        fixed_cost={p: f * factor for p, f in problem.fixed_cost.items()},
+        segment_min_spend={s: v * factor for s, v in problem.segment_min_spend.items()},
+    )
+
+
+def _random_problem(n_segments: int, n_programmes: int, seed: int = 5) -> PlanningProblem:
+    """Money coefficients spanning ~1e2-1e8, a binding budget, channel capacities and fixed costs."""
+    rng = np.random.default_rng(seed)
+    options = []
+    for s in range(n_segments):
+        for p in range(n_programmes):
+            eligible = float(rng.uniform(100, 2000))
+            slopes = np.sort(rng.uniform(0, 40, 3))[::-1] * eligible
+            options.append(
+                _option(
+                    segment=f"s{s}",
+                    programme=f"p{p}",
+                    eligible=eligible,
+                    cost=float(rng.uniform(2, 30)),
+                    coverage=(0, 1 / 3, 2 / 3, 1),
+                    value=tuple(np.concatenate([[0.0], np.cumsum(slopes / 3)])),
+                    channel=("sms", "hotline")[p % 2],
+                    contacts_per_treated_month=float(rng.uniform(0.1, 1.0)),
+                )
+            )
+    total = sum(o.cost_per_treated * o.eligible for o in options)
+    contacts = sum(o.eligible * o.contacts_per_treated_month for o in options if o.channel == "sms")
+    return PlanningProblem(
+        options=options,
+        budget=0.25 * total,
+        fixed_cost={f"p{p}": float(rng.uniform(0, 0.01 * total)) for p in range(n_programmes)},
+        channel_capacity={"sms": 0.4 * contacts},
+    )
+
+
+def test_money_in_any_unit_gives_the_same_plan():
+    problem = _random_problem(6, 4)
+    plan, scaled = solve(problem), solve(_money_times(problem, 1e6))
+    units, scaled_units = Layout(problem).units, Layout(_money_times(problem, 1e6)).units
+    assert scaled_units.money == pytest.approx(units.money * 1e6)  # HiGHS sees the same numbers
+    assert 1 <= problem.budget / units.money <= 1e6
+    assert plan.ok and scaled.ok
+    assert scaled.objective == pytest.approx(plan.objective * 1e6, rel=1e-6)
+    assert scaled.total_cost == pytest.approx(plan.total_cost * 1e6, rel=1e-6)
+    for programme, shares in plan.coverage().items():
+        assert scaled.coverage()[programme] == pytest.approx(shares, abs=1e-6)
+    prices = plan.binding.set_index("constraint")["shadow_price"]
+    scaled_prices = scaled.binding.set_index("constraint")["shadow_price"]
+    assert scaled_prices["budget"] == pytest.approx(prices["budget"], rel=1e-6)  # value per unit of money
+    assert scaled_prices["channel_capacity"] == pytest.approx(prices["channel_capacity"] * 1e6, rel=1e-6)
+
+
+def test_objective_does_not_collapse_at_moderate_size():
+    problem = _random_problem(60, 10)
+    plan = solve(problem)
+    in_thousands = solve(_money_times(problem, 1e-3))
+    assert plan.ok and plan.objective > 0.05 * problem.budget
+    assert plan.objective == pytest.approx(in_thousands.objective * 1e3, rel=1e-6)
+    assert plan.objective == pytest.approx(plan.predicted.loc["net_value", "mean"], rel=1e-6)
+    assert plan.total_cost <= problem.budget * (1 + 1e-9)
+
+
+def test_contact_shadow_price_is_money_per_contact():
+    option = _option(eligible=1000, value=(0, 3000), channel="sms", contacts_per_treated_month=0.01)
+    plan = solve(PlanningProblem(options=[option], budget=1e6, channel_capacity={"sms": 2}))
+    assert plan.objective == pytest.approx(400)  # 20% coverage: 200 treated × (3 − 1)
+    row = plan.binding.set_index("constraint").loc["channel_capacity"]
+    assert row["limit"] == pytest.approx(2) and row["shadow_price"] == pytest.approx(200)
+    more = solve(PlanningProblem(options=[option], budget=1e6, channel_capacity={"sms": 2.01}))
+    assert (more.objective - plan.objective) / 0.01 == pytest.approx(200)

@@ -1,122 +1,244 @@
 """Building the Pyomo model: variables, then each family of constraints from a small named function.
 
-Coverage of each option is the sum of its piece variables ``d[o, k]`` (each at most the piece's width);
-with concave response curves, filling pieces in order is optimal, so no binaries are needed for them.
-One binary ``run[p]`` per programme pays its fixed cost; an option covers nobody unless it runs.
+Coverage of each option is the sum of its piece variables ``d[j]`` (each at most the piece's width); with
+concave expected response curves, filling pieces in order is optimal, so no binaries are needed for them.
+One binary ``run[p]`` per programme with a fixed cost pays it; each piece of such a programme is at most
+its width times ``run[p]`` (a variable upper bound per piece: the tight formulation, whose LP relaxation
+is usually integral, where one coverage ≤ run row per option left a gap that HiGHS spent seconds closing).
+
+The model is in model units (``layout.units``): every row is built from numpy arrays (``layout.Row``) and
+turned into a Pyomo ``LinearExpression`` directly. Extra constraints ``f(model, problem)`` may use
+``model.cover[o]``, ``model.spend[o]``, ``model.value[o]``, ``model.retained[o]``, ``model.contacts[o]``
+and ``model.poor_reduction[o]`` (option ``o``'s quantity in natural units: money, subscribers, contacts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
+from caresim.optimize.layout import Layout, Row
 from caresim.optimize.problem import PlanningProblem
 
 ConstraintFamily = Callable[[pyo.ConcreteModel, PlanningProblem], None]
 
 
-def _variables(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
-    options = problem.options
-    model.O = pyo.Set(initialize=range(len(options)))
-    model.P = pyo.Set(initialize=problem.programmes)
-    model.S = pyo.Set(initialize=problem.segments)
-    model.OK = pyo.Set(
-        dimen=2, initialize=[(o, k) for o, option in enumerate(options) for k in range(len(option.widths))]
-    )
-    model.d = pyo.Var(model.OK, bounds=lambda m, o, k: (0.0, float(options[o].widths[k])))
-    model.run = pyo.Var(model.P, within=pyo.Binary)
+def linear(variables: list, columns: np.ndarray, coefs: np.ndarray, constant: float = 0.0) -> LinearExpression:
+    """``constant + coefs · variables[columns]`` as one LinearExpression (zero coefficients dropped)."""
+    keep = coefs != 0
+    terms: list = [
+        MonomialTermExpression((c, variables[i]))
+        for c, i in zip(coefs[keep].tolist(), columns[keep].tolist(), strict=True)
+    ]
+    if constant:
+        terms.append(float(constant))
+    return LinearExpression(terms)
 
-    def piecewise(name: str):
-        slopes = {o: option.slopes(name) for o, option in enumerate(options)}
-        return lambda m, o: sum(float(slopes[o][k]) * m.d[o, k] for k in range(len(options[o].widths)))
 
-    model.cover = pyo.Expression(model.O, rule=lambda m, o: sum(m.d[o, k] for k in range(len(options[o].widths))))
-    model.value = pyo.Expression(model.O, rule=piecewise("value"))
-    model.retained = pyo.Expression(model.O, rule=piecewise("retained"))
-    model.poor_reduction = pyo.Expression(model.O, rule=piecewise("poor_reduction"))
-    model.spend = pyo.Expression(
-        model.O, rule=lambda m, o: options[o].cost_per_treated * options[o].eligible * m.cover[o]
-    )
-    model.contacts = pyo.Expression(
-        model.O, rule=lambda m, o: options[o].eligible * options[o].contacts_per_treated_month * m.cover[o]
-    )
-    model.total_cost = pyo.Expression(
-        expr=sum(model.spend[o] for o in model.O) + sum(problem.fixed_cost.get(p, 0.0) * model.run[p] for p in model.P)
-    )
+class OptionTerms:
+    """``model.<quantity>[o]``: option ``o``'s quantity as a linear expression in natural units."""
+
+    def __init__(self, model: pyo.ConcreteModel, per_column: np.ndarray) -> None:
+        self._model, self._per_column = model, per_column
+
+    def __getitem__(self, o: int) -> LinearExpression:
+        columns = self._model.layout.option_columns(o)
+        return linear(self._model.columns, columns, self._per_column[columns])
+
+
+def _variables(model: pyo.ConcreteModel, layout: Layout) -> None:
+    widths = layout.width[layout.kept].tolist()
+    model.d = pyo.Var(range(layout.n_d), bounds=lambda m, j: (0.0, widths[j]))
+    model.run = pyo.Var(layout.run_programmes, within=pyo.Binary)
+    columns = [*model.d.values(), *model.run.values()]
+    if layout.cvar:
+        model.eta = pyo.Var()
+        model.z = pyo.Var(range(layout.n_samples), within=pyo.NonNegativeReals)
+        columns += [model.eta, *model.z.values()]
+    model.columns = columns
+    kept, option = layout.kept, layout.col_option
+    model.cover = OptionTerms(model, np.ones(layout.n_d))
+    model.spend = OptionTerms(model, layout.spend[option])
+    model.contacts = OptionTerms(model, layout.contacts[option])
+    model.value = OptionTerms(model, layout.value_slope[kept])
+    model.retained = OptionTerms(model, layout.retained_slope[kept])
+    model.poor_reduction = OptionTerms(model, layout.poor_slope[kept])
+
+
+def add_rows(model: pyo.ConcreteModel, family: str, rows: list[Row]) -> None:
+    """Rows as the Pyomo constraint ``model.<family>`` (indexed by the rows' indices, scalar for one row
+    with index None). A row without variables is only checked: if it fails, the model is infeasible."""
+    model.families.add(family)
+    live = []
+    for row in rows:
+        if len(row.columns) and np.any(row.coefs != 0):
+            live.append(row)
+        elif not _holds(row):
+            model.failed_rows.append(row)
+    if not live:
+        return
+    model.rows.extend(live)
+    variables = model.columns
+
+    def body(row: Row) -> tuple:
+        return (row.lower, linear(variables, row.columns, row.coefs, row.constant), row.upper)
+
+    if len(live) == 1 and live[0].index is None:
+        model.add_component(family, pyo.Constraint(expr=body(live[0])))
+        live[0].constraint = getattr(model, family)
+        return
+    by_index = {row.index: row for row in live}
+    component = pyo.Constraint(list(by_index), rule=lambda m, i: body(by_index[i]))
+    model.add_component(family, component)
+    for index, row in by_index.items():
+        row.constraint = component[index]
+
+
+def _holds(row: Row) -> bool:
+    tolerance = 1e-9 * max(1.0, abs(row.limit))
+    low_ok = row.lower is None or row.constant >= row.lower - tolerance
+    return low_ok and (row.upper is None or row.constant <= row.upper + tolerance)
+
+
+def _money_row(layout: Layout, columns: np.ndarray, per_column: np.ndarray, fixed: np.ndarray | None) -> tuple:
+    """Columns and model-unit coefficients of a money row: variable spend, plus fixed costs if given."""
+    coefs = per_column / layout.units.money
+    if fixed is None or not layout.run_programmes:
+        return columns, coefs
+    run_columns, run_coefs = layout.run_terms(fixed / layout.units.money)
+    return np.concatenate([columns, run_columns]), np.concatenate([coefs, run_coefs])
 
 
 def runs_only_if_on(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
-    """An option covers subscribers only if its programme runs (and pays its fixed cost)."""
-    model.runs_only_if_on = pyo.Constraint(model.O, rule=lambda m, o: m.cover[o] <= m.run[problem.options[o].programme])
+    """A piece is covered only if its programme runs (and pays its fixed cost): d[j] <= width[j] * run[p]."""
+    layout: Layout = model.layout
+    if not layout.run_programmes:
+        return
+    names = np.array(layout.programmes, dtype=object)[layout.programme[layout.col_option]]
+    pieces = np.flatnonzero(np.isin(names, layout.run_programmes)).tolist()
+    width = layout.width[layout.kept].tolist()
+    run = [model.run[p] for p in names[pieces]]
+    d = model.columns
+    model.families.add("runs_only_if_on")
+    model.runs_only_if_on = pyo.Constraint(
+        range(len(pieces)),
+        rule=lambda m, i: (
+            None,
+            LinearExpression(
+                [MonomialTermExpression((1.0, d[pieces[i]])), MonomialTermExpression((-width[pieces[i]], run[i]))]
+            ),
+            0.0,
+        ),
+    )
 
 
 def budget(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
     """Total spend, variable and fixed, within the budget."""
-    model.budget = pyo.Constraint(expr=model.total_cost <= problem.budget)
+    layout: Layout = model.layout
+    columns, coefs = _money_row(layout, np.arange(layout.n_d), layout.spend[layout.col_option], layout.fixed)
+    row = Row("budget", None, columns, coefs, upper=problem.budget / layout.units.money, unit=layout.units.money)
+    add_rows(model, "budget", [row])
 
 
-def _segment_spend(model: pyo.ConcreteModel, problem: PlanningProblem, segment: str):
-    return sum(model.spend[o] for o, option in enumerate(problem.options) if option.segment == segment)
+def spend_shares(problem: PlanningProblem) -> np.ndarray:
+    """Options × periods: each option's share of variable spend per period (even when not given)."""
+    periods = len(problem.period_budget)
+    even = np.full(periods, 1 / periods) if periods else np.zeros(0)
+    return np.array([o.spend_profile if o.spend_profile else even for o in problem.options], dtype=float)
+
+
+def period_budget(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+    """Spend in each period within its budget: variable spend by the spend profile, fixed cost evenly."""
+    layout: Layout = model.layout
+    periods = len(problem.period_budget)
+    if not periods:
+        return
+    shares, unit = spend_shares(problem), layout.units.money
+    rows = []
+    for t, limit in enumerate(problem.period_budget):
+        per_column = layout.spend[layout.col_option] * shares[layout.col_option, t]
+        columns, coefs = _money_row(layout, np.arange(layout.n_d), per_column, layout.fixed / periods)
+        rows.append(Row("period_budget", t, columns, coefs, upper=limit / unit, unit=unit))
+    add_rows(model, "period_budget", rows)
 
 
 def segment_spend(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
     """Minimum and maximum variable spend per segment."""
-    model.segment_min_spend = pyo.Constraint(
-        list(problem.segment_min_spend),
-        rule=lambda m, s: _segment_spend(m, problem, s) >= problem.segment_min_spend[s],
-    )
-    model.segment_max_spend = pyo.Constraint(
-        list(problem.segment_max_spend),
-        rule=lambda m, s: _segment_spend(m, problem, s) <= problem.segment_max_spend[s],
-    )
+    layout: Layout = model.layout
+    groups, unit = layout.groups(layout.segment), layout.units.money
+    for family, limits, side in (
+        ("segment_min_spend", problem.segment_min_spend, "lower"),
+        ("segment_max_spend", problem.segment_max_spend, "upper"),
+    ):
+        rows = []
+        for segment, limit in limits.items():
+            columns = groups.get(layout.segments.index(segment), np.zeros(0, dtype=int))
+            coefs = layout.spend[layout.col_option[columns]] / unit
+            rows.append(Row(family, segment, columns, coefs, unit=unit, **{side: limit / unit}))
+        add_rows(model, family, rows)
 
 
 def channel_capacity(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
     """Care contacts per month through each channel within its capacity (hotline hours, store staff, SMS)."""
-
-    def rule(m, channel):
-        return (
-            sum(m.contacts[o] for o, option in enumerate(problem.options) if option.channel == channel)
-            <= (problem.channel_capacity[channel])
-        )
-
-    model.channel_capacity = pyo.Constraint(list(problem.channel_capacity), rule=rule)
+    layout: Layout = model.layout
+    groups, unit = layout.groups(layout.channel), layout.units.contacts
+    rows = []
+    for channel, capacity in problem.channel_capacity.items():
+        columns = groups.get(channel, np.zeros(0, dtype=int))
+        coefs = layout.contacts[layout.col_option[columns]] / unit
+        rows.append(Row("channel_capacity", channel, columns, coefs, upper=capacity / unit, unit=unit))
+    add_rows(model, "channel_capacity", rows)
 
 
 def contact_policy(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
     """At most k care contacts per subscriber per month, on average over each segment."""
     limit = problem.max_contacts_per_subscriber_month
-    segments = [s for s in problem.segments if problem.segment_size.get(s, 0) > 0] if limit is not None else []
-
-    def rule(m, s):
-        contacts = sum(m.contacts[o] for o, option in enumerate(problem.options) if option.segment == s)
-        return contacts <= limit * problem.segment_size[s]
-
-    model.contact_policy = pyo.Constraint(segments, rule=rule)
+    if limit is None:
+        return
+    layout: Layout = model.layout
+    groups, unit = layout.groups(layout.segment), layout.units.contacts
+    rows = []
+    for s, segment in enumerate(layout.segments):
+        size = problem.segment_size.get(segment, 0)
+        if size > 0:
+            columns = groups.get(s, np.zeros(0, dtype=int))
+            coefs = layout.contacts[layout.col_option[columns]] / unit
+            rows.append(Row("contact_policy", segment, columns, coefs, upper=limit * size / unit, unit=unit))
+    add_rows(model, "contact_policy", rows)
 
 
 def service_floor(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
     """The share of Poor satisfaction in a segment at most its floor (domain.md's success rule)."""
-
-    def rule(m, s):
-        reduction = sum(m.poor_reduction[o] for o, option in enumerate(problem.options) if option.segment == s)
-        return problem.poor_share.get(s, 0.0) - reduction <= problem.max_poor_share[s]
-
-    model.service_floor = pyo.Constraint(list(problem.max_poor_share), rule=rule)
+    layout: Layout = model.layout
+    groups = layout.groups(layout.segment)
+    rows = []
+    for segment, floor in problem.max_poor_share.items():
+        columns = groups.get(layout.segments.index(segment), np.zeros(0, dtype=int))
+        coefs = -layout.poor_slope[layout.kept[columns]]
+        today = problem.poor_share.get(segment, 0.0)
+        rows.append(Row("service_floor", segment, columns, coefs, upper=floor, constant=today))
+    add_rows(model, "service_floor", rows)
 
 
 def retention_target(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
     """For "min_cost": retain at least the target number of subscribers."""
-    targets = ["all"] if problem.objective == "min_cost" else []
-    model.retention_target = pyo.Constraint(
-        targets, rule=lambda m, _: sum(m.retained[o] for o in m.O) >= problem.retention_target
-    )
+    if problem.objective != "min_cost":
+        return
+    layout: Layout = model.layout
+    unit = layout.units.subscribers
+    coefs = layout.retained_slope[layout.kept] / unit
+    target = problem.retention_target / unit
+    row = Row("retention_target", "all", np.arange(layout.n_d), coefs, lower=target, unit=unit)
+    add_rows(model, "retention_target", [row])
 
 
 FAMILIES: tuple[ConstraintFamily, ...] = (
     runs_only_if_on,
     budget,
+    period_budget,
     segment_spend,
     channel_capacity,
     contact_policy,
@@ -125,26 +247,62 @@ FAMILIES: tuple[ConstraintFamily, ...] = (
 )
 
 
+def _outcome_terms(layout: Layout, problem: PlanningProblem, slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns and model-unit coefficients of the objective's quantity with per-piece ``slopes`` (natural)."""
+    columns = np.arange(layout.n_d)
+    if problem.objective == "retained":
+        return columns, slopes[layout.kept] / layout.units.subscribers
+    gain = slopes[layout.kept] - layout.spend[layout.col_option]
+    return _money_row(layout, columns, gain, -layout.fixed)
+
+
+def cvar_tail(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+    """z[s] >= eta - outcome[s]: the shortfall of each sample below the threshold eta (Rockafellar–Uryasev)."""
+    layout: Layout = model.layout
+    samples = layout.retained_samples if problem.objective == "retained" else layout.value_samples
+    if samples is None:  # the objective's curve has no samples: every sample repeats the expected curve
+        expected = layout.retained_slope if problem.objective == "retained" else layout.value_slope
+        samples = np.repeat(expected[None, :], layout.n_samples, axis=0)
+    rows = []
+    for s in range(layout.n_samples):
+        columns, coefs = _outcome_terms(layout, problem, samples[s])
+        columns = np.concatenate([columns, [layout.eta_column, layout.z_columns[s]]])
+        coefs = np.concatenate([coefs, [-1.0, 1.0]])
+        rows.append(Row("cvar_tail", s, columns, coefs, lower=0.0, definitional=True))
+    add_rows(model, "cvar_tail", rows)
+
+
 def objective(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
-    """Net value (value − cost), retained subscribers, or cost to reach the retention target."""
-    if problem.objective == "net_value":
-        model.objective = pyo.Objective(
-            expr=sum(model.value[o] for o in model.O) - model.total_cost, sense=pyo.maximize
-        )
-    elif problem.objective == "retained":
-        model.objective = pyo.Objective(expr=sum(model.retained[o] for o in model.O), sense=pyo.maximize)
-    elif problem.objective == "min_cost":
-        model.objective = pyo.Objective(expr=model.total_cost, sense=pyo.minimize)
+    """Net value (value − cost), retained subscribers, or cost to reach the retention target; for
+    ``risk="cvar"`` the CVaR of net value or retained subscribers across samples."""
+    layout: Layout = model.layout
+    model.objective_unit = layout.units.subscribers if problem.objective == "retained" else layout.units.money
+    if problem.objective == "min_cost":
+        columns, coefs = _money_row(layout, np.arange(layout.n_d), layout.spend[layout.col_option], layout.fixed)
+        sense = pyo.minimize
+    elif layout.cvar:
+        cvar_tail(model, problem)
+        columns = np.concatenate([[layout.eta_column], layout.z_columns])
+        coefs = np.concatenate([[1.0], -layout.weights / problem.cvar_alpha])
+        sense = pyo.maximize
     else:
-        raise ValueError(f"objective: must be net_value, retained or min_cost, got {problem.objective!r}")
+        slopes = layout.retained_slope if problem.objective == "retained" else layout.value_slope
+        columns, coefs = _outcome_terms(layout, problem, slopes)
+        sense = pyo.maximize
+    model.objective = pyo.Objective(expr=linear(model.columns, columns, coefs), sense=sense)
 
 
 def build(problem: PlanningProblem) -> pyo.ConcreteModel:
     """The Pyomo model of ``problem``: variables, every constraint family, user extras, objective."""
     problem.validate()
+    layout = Layout(problem)
     model = pyo.ConcreteModel(name="care_plan")
-    _variables(model, problem)
-    for family in (*FAMILIES, *problem.extra_constraints):
+    model.layout = layout
+    model.rows, model.failed_rows, model.families = [], [], set()
+    _variables(model, layout)
+    for family in FAMILIES:
         family(model, problem)
+    for extra in problem.extra_constraints:
+        extra(model, problem)
     objective(model, problem)
     return model

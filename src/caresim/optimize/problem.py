@@ -9,6 +9,8 @@ from typing import Literal
 import numpy as np
 
 Objective = Literal["net_value", "retained", "min_cost"]
+Risk = Literal["mean", "cvar"]
+SAMPLED = ("value_samples", "retained_samples")
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,15 @@ class Option:
     ``coverage`` are breakpoints (0 first, increasing, at most 1); ``value``, ``retained`` and
     ``poor_reduction`` are the response at each breakpoint (0 at coverage 0). Curves must be concave (each
     piece no steeper than the one before) for the piecewise-linear model to be exact.
+
+    ``value_samples`` / ``retained_samples``: one curve per sample (scenario or pilot replication) over the
+    same breakpoints. When given they replace ``value`` / ``retained``: the expected curve is their mean,
+    weighted by ``PlanningProblem.sample_weights``, and ``value`` / ``retained`` are ignored. Pieces are
+    filled in the order the expected curve's concavity makes optimal; each sample curve is evaluated linearly
+    on those pieces, which is exact because the pieces fill in order (a sample curve need not be concave).
+
+    ``spend_profile``: the share of the variable spend falling in each period of ``period_budget`` (sums to
+    1; empty means even over the periods).
     """
 
     segment: str
@@ -25,28 +36,49 @@ class Option:
     eligible: float  # real subscribers eligible over the horizon
     cost_per_treated: float  # variable cost per covered subscriber over the horizon
     coverage: tuple[float, ...]
-    value: tuple[float, ...]  # retained value (margin × remaining lifetime), money
+    value: tuple[float, ...] = ()  # retained value (margin × remaining lifetime), money
     retained: tuple[float, ...] = ()  # retained subscribers
     poor_reduction: tuple[float, ...] = ()  # points off the segment's share of Poor satisfaction
     channel: str = ""
     contacts_per_treated_month: float = 0.0
+    value_samples: tuple[tuple[float, ...], ...] = ()
+    retained_samples: tuple[tuple[float, ...], ...] = ()
+    spend_profile: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        name = f"option {self.segment}/{self.programme}"
         points = np.asarray(self.coverage, dtype=float)
         if len(points) < 2 or points[0] != 0 or np.any(np.diff(points) <= 0) or points[-1] > 1:
-            raise ValueError(f"option {self.segment}/{self.programme}: coverage must start at 0, rise, end <= 1")
-        for name in ("value", "retained", "poor_reduction"):
-            curve = getattr(self, name)
+            raise ValueError(f"{name}: coverage must start at 0, rise, end <= 1")
+        if self.eligible < 0 or self.cost_per_treated < 0 or self.contacts_per_treated_month < 0:
+            raise ValueError(f"{name}: eligible, cost_per_treated and contacts_per_treated_month must be >= 0")
+        for key in ("value", "retained", "poor_reduction"):
+            curve = getattr(self, key)
             if curve and len(curve) != len(points):
-                raise ValueError(f"option {self.segment}/{self.programme}: {name} needs one value per breakpoint")
+                raise ValueError(f"{key}: {name} needs one value per breakpoint ({len(points)}), got {len(curve)}")
+        for key in SAMPLED:
+            for s, curve in enumerate(getattr(self, key)):
+                if len(curve) != len(points):
+                    raise ValueError(
+                        f"{key}: {name}, sample {s} needs one value per breakpoint ({len(points)}), got {len(curve)}"
+                    )
+        profile = np.asarray(self.spend_profile, dtype=float)
+        if len(profile) and (np.any(profile < 0) or abs(profile.sum() - 1) > 1e-6):
+            raise ValueError(f"spend_profile: {name} must be >= 0 and sum to 1, got {self.spend_profile}")
 
-    def slopes(self, name: str) -> np.ndarray:
-        """Slope of curve ``name`` on each piece (zeros when the curve is not given)."""
-        curve = getattr(self, name)
-        widths = np.diff(self.coverage)
-        if not curve:
-            return np.zeros(len(widths))
-        return np.diff(np.asarray(curve, dtype=float)) / widths
+    def curve(self, name: str, weights: np.ndarray | None = None) -> np.ndarray:
+        """Expected curve ``name`` at the breakpoints: the (weighted) sample mean when samples are given."""
+        samples = getattr(self, f"{name}_samples", ())
+        if samples:
+            table = np.asarray(samples, dtype=float)
+            w = np.full(len(table), 1 / len(table)) if weights is None else weights
+            return w @ table
+        given = getattr(self, name)
+        return np.asarray(given, dtype=float) if given else np.zeros(len(self.coverage))
+
+    def slopes(self, name: str, weights: np.ndarray | None = None) -> np.ndarray:
+        """Slope of the expected curve ``name`` on each piece (zeros when the curve is not given)."""
+        return np.diff(self.curve(name, weights)) / self.widths
 
     @property
     def widths(self) -> np.ndarray:
@@ -55,7 +87,14 @@ class Option:
 
 @dataclass
 class PlanningProblem:
-    """Options, costs and limits. Money over the planning horizon; contacts per month."""
+    """Options, costs and limits. Money over the planning horizon; contacts per month.
+
+    ``risk="cvar"`` maximises the conditional value at risk of the objective across samples: the weighted
+    mean of the worst ``cvar_alpha`` share of samples (Rockafellar–Uryasev). Only for objectives "net_value"
+    (CVaR of value − cost) and "retained". ``sample_weights``: one per sample (default equal), normalised.
+    ``period_budget``: a budget per period; an option's variable spend falls in the periods by its
+    ``spend_profile``, fixed costs evenly.
+    """
 
     options: list[Option]
     budget: float
@@ -70,6 +109,10 @@ class PlanningProblem:
     poor_share: dict[str, float] = field(default_factory=dict)  # today's share of Poor satisfaction
     max_poor_share: dict[str, float] = field(default_factory=dict)  # the service floor
     extra_constraints: list[Callable] = field(default_factory=list)  # f(model, problem) adds named constraints
+    risk: Risk = "mean"
+    cvar_alpha: float = 0.2
+    sample_weights: tuple[float, ...] = ()
+    period_budget: tuple[float, ...] = ()
 
     @property
     def segments(self) -> list[str]:
@@ -79,22 +122,79 @@ class PlanningProblem:
     def programmes(self) -> list[str]:
         return sorted({option.programme for option in self.options})
 
+    @property
+    def channels(self) -> list[str]:
+        return sorted({option.channel for option in self.options if option.channel})
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples (0 when no option has sample curves)."""
+        counts = {len(getattr(o, key)) for o in self.options for key in SAMPLED} - {0}
+        return max(counts, default=0)
+
+    def weights(self) -> np.ndarray | None:
+        """Normalised sample weights (None without samples)."""
+        n = self.n_samples
+        if n == 0:
+            return None
+        raw = np.asarray(self.sample_weights, dtype=float) if self.sample_weights else np.ones(n)
+        return raw / raw.sum()
+
     def validate(self) -> None:
-        """Raise ValueError with the offending key for bad numbers or names."""
+        """Raise ValueError starting with the offending key for bad numbers or names."""
         if self.budget < 0:
             raise ValueError(f"budget: must be >= 0, got {self.budget}")
-        segments, programmes = set(self.segments), set(self.programmes)
-        for key, mapping, known in (
-            ("segment_min_spend", self.segment_min_spend, segments),
-            ("segment_max_spend", self.segment_max_spend, segments),
-            ("max_poor_share", self.max_poor_share, segments),
-            ("fixed_cost", self.fixed_cost, programmes),
+        if self.objective not in ("net_value", "retained", "min_cost"):
+            raise ValueError(f"objective: must be net_value, retained or min_cost, got {self.objective!r}")
+        segments, programmes, channels = set(self.segments), set(self.programmes), set(self.channels)
+        for key, mapping, kind, known in (
+            ("segment_min_spend", self.segment_min_spend, "segment", segments),
+            ("segment_max_spend", self.segment_max_spend, "segment", segments),
+            ("max_poor_share", self.max_poor_share, "segment", segments),
+            ("fixed_cost", self.fixed_cost, "programme", programmes),
+            ("channel_capacity", self.channel_capacity, "channel", channels),
         ):
             for name, number in mapping.items():
                 if name not in known:
-                    raise ValueError(f"{key}.{name}: unknown; known: {sorted(known)}")
+                    raise ValueError(f"{key}.{name}: unknown {kind}; known: {sorted(known)}")
                 if number < 0:
                     raise ValueError(f"{key}.{name}: must be >= 0, got {number}")
-        for channel, capacity in self.channel_capacity.items():
-            if capacity < 0:
-                raise ValueError(f"channel_capacity.{channel}: must be >= 0, got {capacity}")
+        if self.max_contacts_per_subscriber_month is not None and self.max_contacts_per_subscriber_month < 0:
+            limit = self.max_contacts_per_subscriber_month
+            raise ValueError(f"max_contacts_per_subscriber_month: must be >= 0, got {limit}")
+        self._validate_samples()
+        self._validate_periods()
+
+    def _validate_samples(self) -> None:
+        if self.risk not in ("mean", "cvar"):
+            raise ValueError(f"risk: must be mean or cvar, got {self.risk!r}")
+        if not 0 < self.cvar_alpha <= 1:
+            raise ValueError(f"cvar_alpha: must be in (0, 1], got {self.cvar_alpha}")
+        n = self.n_samples
+        for key in SAMPLED:
+            for o in self.options:
+                count = len(getattr(o, key))
+                if count not in (0, n):
+                    raise ValueError(f"{key}: option {o.segment}/{o.programme} has {count} samples, others {n}")
+        if self.sample_weights:
+            weights = np.asarray(self.sample_weights, dtype=float)
+            if len(weights) != n or np.any(weights < 0) or weights.sum() <= 0:
+                raise ValueError(
+                    f"sample_weights: need {n} weights >= 0 with a positive sum, got {self.sample_weights}"
+                )
+        if self.risk == "cvar":
+            if self.objective == "min_cost":
+                raise ValueError("risk: cvar needs objective net_value or retained, got min_cost")
+            if n == 0:
+                raise ValueError("risk: cvar needs sample curves (value_samples or retained_samples) on the options")
+
+    def _validate_periods(self) -> None:
+        periods = len(self.period_budget)
+        if any(b < 0 for b in self.period_budget):
+            raise ValueError(f"period_budget: must be >= 0, got {self.period_budget}")
+        for o in self.options:
+            if periods and o.spend_profile and len(o.spend_profile) != periods:
+                raise ValueError(
+                    f"spend_profile: option {o.segment}/{o.programme} has {len(o.spend_profile)} periods, "
+                    f"period_budget has {periods}"
+                )

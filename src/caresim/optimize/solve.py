@@ -1,29 +1,46 @@
-"""Solving the planning model with HiGHS and reading out the plan: allocation, binding limits, and, when
-the limits cannot all hold, a plain explanation of which ones conflict (never just a solver code).
+"""Solving the planning model with HiGHS and reading out the plan: allocation, binding limits, predicted
+outcome, and, when the limits cannot all hold, a plain explanation of which ones conflict.
 
-Duals come from the LP obtained by fixing the run/don't-run decisions at their optimum: the shadow price
-of a binding limit is the objective's change per one more unit of it (one more unit of money, of contacts).
+The LP relaxation is solved first (binaries in [0, 1]). With the per-piece run bounds it is usually
+integral, and then it is the MILP optimum and its duals are the shadow prices. Otherwise the MILP is solved
+(same persistent HiGHS model, binaries restored), then the LP with the run/don't-run decisions fixed gives
+the duals. A shadow price is the objective's change per one more unit of a limit (money, contacts, ...).
+
+HiGHS options (``HIGHS_OPTIONS``, overridable per call): ``mip_rel_gap`` 1e-6 (plans are compared to a
+few units of money); above ``LARGE`` columns the interior-point method with crossover for LPs and the MIP's
+LP relaxations (dual simplex took several times longer on the 150k-column benchmark).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
 from pyomo.contrib.appsi.solvers import Highs
 
 from caresim.optimize.build import build
-from caresim.optimize.explain import explain_infeasibility
-from caresim.optimize.problem import PlanningProblem
+from caresim.optimize.evaluate import METRICS, Outcome
+from caresim.optimize.explain import explain_infeasibility, explain_rows
+from caresim.optimize.layout import Layout
 
 TOLERANCE = 1e-6
+INTEGRAL = 1e-6
+HIGHS_OPTIONS: dict[str, object] = {"mip_rel_gap": 1e-6}
+LARGE = 20_000
+LARGE_OPTIONS: dict[str, object] = {"solver": "ipm", "mip_lp_solver": "ipm"}
+INFEASIBLE = (TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded)
 
 
 @dataclass
 class Plan:
-    """The result of planning: status, the plan, and what limits it (or why there is none)."""
+    """The result of planning: status, the plan, what limits it, the predicted outcome (or why there is none).
+
+    ``predicted``: one row per metric (net_value, value, retained, cost), columns mean, low, high.
+    ``notes``: remarks on an optimal plan (e.g. sample curves filled out of order).
+    """
 
     status: str
     objective: float | None = None
@@ -32,6 +49,8 @@ class Plan:
     running: dict[str, bool] = field(default_factory=dict)
     binding: pd.DataFrame = field(default_factory=pd.DataFrame)
     explanation: list[str] = field(default_factory=list)
+    predicted: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -40,88 +59,158 @@ class Plan:
     def coverage(self) -> dict[str, dict[str, float]]:
         """``{programme: {segment: share}}``: the plan in the form a ``CarePolicy`` reads."""
         policy: dict[str, dict[str, float]] = {}
-        for row in self.allocations.itertuples():
-            policy.setdefault(row.programme, {})[row.segment] = round(float(row.coverage), 9)
+        for programme, segment, share in zip(
+            self.allocations["programme"], self.allocations["segment"], self.allocations["coverage"], strict=True
+        ):
+            policy.setdefault(programme, {})[segment] = round(float(share), 9)
         return policy
 
 
-def _solver() -> Highs:
-    solver = Highs()
+class _Highs(Highs):
+    """appsi HiGHS that keeps the compiled expression walker across ``set_instance`` and only updates
+    what it is told to (the model is built once; only the binaries change between solves)."""
+
+    def _reinit(self) -> None:
+        super()._reinit()
+        self.use_extensions = True
+
+
+def _solver(n_columns: int, options: dict[str, object] | None) -> _Highs:
+    solver = _Highs(only_child_vars=True)
     solver.config.load_solution = False
     solver.config.stream_solver = False
+    solver.highs_options = {**HIGHS_OPTIONS, **(LARGE_OPTIONS if n_columns > LARGE else {}), **(options or {})}
+    update = solver.update_config
+    for flag in (
+        "check_for_new_or_removed_constraints",
+        "check_for_new_or_removed_vars",
+        "check_for_new_or_removed_params",
+        "check_for_new_objective",
+        "update_constraints",
+        "update_vars",
+        "update_params",
+        "update_named_expressions",
+        "update_objective",
+        "treat_fixed_vars_as_params",
+    ):
+        setattr(update, flag, False)
     return solver
 
 
-def solve(problem: PlanningProblem) -> Plan:
+def solve(problem, highs_options: dict[str, object] | None = None) -> Plan:
     """Build and solve; an infeasible problem gives a Plan with status "infeasible" and an explanation."""
     model = build(problem)
-    result = _solver().solve(model)
-    condition = result.termination_condition
-    if condition in (TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded):
+    if model.failed_rows:
+        return Plan(status="infeasible", explanation=explain_rows(problem, model.failed_rows))
+    layout: Layout = model.layout
+    solver = _solver(layout.n_columns, highs_options)
+    runs = list(model.run.values())
+    for v in runs:
+        v.domain = pyo.UnitInterval
+    result = solver.solve(model)  # the LP relaxation (the whole problem when nothing has a fixed cost)
+    if result.termination_condition != TerminationCondition.optimal:
+        return _failed(problem, result.termination_condition)
+    x = _values(result, model)
+    on = x[layout.n_d : layout.n_d + len(runs)]
+    if np.any(np.abs(on - np.round(on)) > INTEGRAL):  # fractional: solve the MILP, then fix for the duals
+        for v in runs:
+            v.domain = pyo.Binary
+        solver.update_variables(runs)
+        result = solver.solve(model)
+        if result.termination_condition != TerminationCondition.optimal:
+            return _failed(problem, result.termination_condition)
+        on = np.round(_values(result, model)[layout.n_d : layout.n_d + len(runs)])
+        for v, value in zip(runs, on, strict=True):
+            v.domain = pyo.UnitInterval
+            v.fix(float(value))
+        solver.update_variables(runs)
+        result = solver.solve(model)
+        x = _values(result, model)
+        for v in runs:
+            v.unfix()
+    for v in runs:
+        v.domain = pyo.Binary
+    return _plan(problem, model, result, x, np.round(on).astype(bool))
+
+
+def _failed(problem, condition: TerminationCondition) -> Plan:
+    if condition in INFEASIBLE:
         return Plan(status="infeasible", explanation=explain_infeasibility(problem))
-    if condition != TerminationCondition.optimal:
-        return Plan(status=str(condition.name), explanation=[f"the solver stopped: {condition.name}"])
-    result.solution_loader.load_vars()
-    running = {p: bool(round(pyo.value(model.run[p]))) for p in model.P}
-    binding = _binding_limits(model, running)
+    return Plan(status=str(condition.name), explanation=[f"the solver stopped: {condition.name}"])
+
+
+def _values(result, model: pyo.ConcreteModel) -> np.ndarray:
+    primals = result.solution_loader.get_primals(model.columns)
+    return np.fromiter(primals.values(), float, len(model.columns))
+
+
+def _plan(problem, model: pyo.ConcreteModel, result, x: np.ndarray, on: np.ndarray) -> Plan:
+    layout: Layout = model.layout
+    cover = np.bincount(layout.col_option, weights=x[: layout.n_d], minlength=layout.n_options)
+    running = np.bincount(layout.programme, weights=cover, minlength=len(layout.programmes)) > 1e-9
+    for p, value in zip(layout.run_programmes, on, strict=True):
+        running[layout.programmes.index(p)] = value
+    outcome = Outcome(layout, cover, running)
+    predicted = pd.DataFrame.from_dict(outcome.predicted(), orient="index").loc[list(METRICS)]
     return Plan(
         status="optimal",
-        objective=float(pyo.value(model.objective)),
-        total_cost=float(pyo.value(model.total_cost)),
-        allocations=_allocations(model, problem),
-        running=running,
-        binding=binding,
+        objective=float(result.best_feasible_objective) * model.objective_unit,
+        total_cost=outcome.cost,
+        allocations=outcome.allocations(),
+        running=dict(zip(layout.programmes, running.tolist(), strict=True)),
+        binding=_binding_limits(model, result, x),
+        predicted=predicted,
+        notes=_out_of_order(layout, x),
     )
 
 
-def _allocations(model: pyo.ConcreteModel, problem: PlanningProblem) -> pd.DataFrame:
-    rows = []
-    for o, option in enumerate(problem.options):
-        coverage = float(pyo.value(model.cover[o]))
-        rows.append(
-            {
-                "segment": option.segment,
-                "programme": option.programme,
-                "coverage": coverage,
-                "treated": coverage * option.eligible,
-                "spend": float(pyo.value(model.spend[o])),
-                "value": float(pyo.value(model.value[o])),
-                "retained": float(pyo.value(model.retained[o])),
-                "contacts_per_month": float(pyo.value(model.contacts[o])),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _binding_limits(model: pyo.ConcreteModel, running: dict[str, bool]) -> pd.DataFrame:
-    """Limits that hold with equality, and their shadow prices from the LP with the on/off decisions fixed."""
-    for p, on in running.items():  # fixed and continuous: HiGHS sees an LP and returns duals
-        model.run[p].domain = pyo.UnitInterval
-        model.run[p].fix(1 if on else 0)
-    result = _solver().solve(model)
-    duals = {}
-    if result.termination_condition == TerminationCondition.optimal:
-        result.solution_loader.load_vars()
-        duals = result.solution_loader.get_duals()
+def _binding_limits(model: pyo.ConcreteModel, result, x: np.ndarray) -> pd.DataFrame:
+    """Limits that hold with equality, in natural units, with their shadow prices."""
     sign = 1.0 if model.objective.sense == pyo.maximize else -1.0
-    rows = []
-    for constraint in model.component_data_objects(pyo.Constraint, active=True):
-        family = constraint.parent_component().name
-        if family == "runs_only_if_on":
+    binding = []  # (family, index, limit in model units, row unit, has upper bound, constraint)
+    for row in model.rows:
+        if row.definitional:
             continue
+        activity = row.constant + float(row.coefs @ x[row.columns])
+        bound = row.upper if row.upper is not None else row.lower
+        if abs(activity - bound) <= TOLERANCE * max(1.0, abs(bound)):
+            binding.append((row.family, row.index, bound, row.unit, row.upper is not None, row.constraint))
+    extras = [
+        c
+        for c in model.component_data_objects(pyo.Constraint, active=True)
+        if c.parent_component().name not in model.families
+    ]
+    if extras:
+        result.solution_loader.load_vars()
+    for constraint in extras:
         slack = min(constraint.lslack(), constraint.uslack())
-        scale = max(1.0, abs(pyo.value(constraint.upper if constraint.has_ub() else constraint.lower)))
-        if slack <= TOLERANCE * scale:
-            index = constraint.index()
-            rows.append(
-                {
-                    "constraint": family,
-                    "index": "" if index is None else str(index),
-                    "limit": pyo.value(constraint.upper if constraint.has_ub() else constraint.lower),
-                    "shadow_price": sign * abs(duals.get(constraint, 0.0)) * (1 if constraint.has_ub() else -1),
-                }
-            )
-    for p in running:
-        model.run[p].unfix()
-        model.run[p].domain = pyo.Binary
+        bound = pyo.value(constraint.upper if constraint.has_ub() else constraint.lower)
+        if slack <= TOLERANCE * max(1.0, abs(bound)):
+            name = constraint.parent_component().name
+            binding.append((name, constraint.index(), bound, 1.0, constraint.has_ub(), constraint))
+    duals = result.solution_loader.get_duals([item[-1] for item in binding]) if binding else {}
+    rows = [
+        {
+            "constraint": family,
+            "index": "" if index is None else str(index),
+            "limit": bound * unit,
+            "shadow_price": sign * abs(duals.get(con, 0.0)) * (1 if upper else -1) * model.objective_unit / unit,
+        }
+        for family, index, bound, unit, upper, con in binding
+    ]
     return pd.DataFrame(rows, columns=["constraint", "index", "limit", "shadow_price"])
+
+
+def _out_of_order(layout: Layout, x: np.ndarray) -> list[str]:
+    """A note when a later piece of an option is used before an earlier one is full (non-concave objective)."""
+    d, width = x[: layout.n_d], layout.width[layout.kept]
+    same = layout.col_option[1:] == layout.col_option[:-1]
+    wrong = same & (d[1:] > 1e-7) & (d[:-1] < width[:-1] - 1e-7)
+    if not wrong.any():
+        return []
+    options = sorted({int(o) for o in layout.col_option[1:][wrong]})
+    names = ", ".join(f"{layout.problem.options[o].segment}/{layout.problem.options[o].programme}" for o in options[:3])
+    return [
+        f"{len(options)} option(s) filled a later response piece before an earlier one ({names}); the predicted "
+        "outcome evaluates their curves at the chosen coverage in order"
+    ]

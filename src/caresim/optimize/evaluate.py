@@ -1,0 +1,117 @@
+"""The predicted outcome of any coverage under the problem's response curves, with intervals over samples.
+
+Curves are interpolated linearly between breakpoints (pieces filled in order). With samples, each metric's
+``mean`` is the weighted mean over samples and ``low``/``high`` the 2.5 % / 97.5 % quantiles; without
+samples all three are the expected curve's value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from caresim.optimize.layout import Layout
+from caresim.optimize.problem import PlanningProblem
+
+QUANTILES = (0.025, 0.975)
+METRICS = ("net_value", "value", "retained", "cost")
+
+
+def _quantiles(samples: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """2.5 % and 97.5 % quantiles along the first axis (weighted when weights differ)."""
+    if weights is None or np.allclose(weights, weights[0]):
+        return np.quantile(samples, QUANTILES, axis=0)
+    return np.quantile(samples, QUANTILES, axis=0, weights=weights, method="inverted_cdf")
+
+
+class Outcome:
+    """Per-option and total outcomes of coverage ``cover`` (one share per option) and the running set."""
+
+    def __init__(self, layout: Layout, cover: np.ndarray, running: np.ndarray) -> None:
+        self.layout, self.cover = layout, cover
+        filled = np.clip(cover[layout.piece_option] - layout.start, 0.0, layout.width)
+        n = layout.n_options
+
+        def per_option(slopes: np.ndarray) -> np.ndarray:
+            return np.bincount(layout.piece_option, weights=slopes * filled, minlength=n)
+
+        self.value = per_option(layout.value_slope)
+        self.retained = per_option(layout.retained_slope)
+        self.poor_reduction = per_option(layout.poor_slope)
+        self.spend = layout.spend * cover
+        self.cost = float(self.spend.sum() + layout.fixed[running].sum())
+        self.value_samples = self._samples(layout.value_samples, self.value, per_option)
+        self.retained_samples = self._samples(layout.retained_samples, self.retained, per_option)
+
+    def _samples(self, slopes: np.ndarray | None, expected: np.ndarray, per_option) -> np.ndarray:
+        """Samples × options (one row, the expected curve, without samples)."""
+        if slopes is None:
+            return np.repeat(expected[None, :], max(self.layout.n_samples, 1), axis=0)
+        return np.vstack([per_option(row) for row in slopes])
+
+    def predicted(self) -> dict[str, dict[str, float]]:
+        """``{metric: {"mean", "low", "high"}}`` for net_value, value, retained and cost."""
+        w = self.layout.weights
+        value, retained = self.value_samples.sum(axis=1), self.retained_samples.sum(axis=1)
+        totals = {"net_value": value - self.cost, "value": value, "retained": retained}
+        result = {}
+        for metric, samples in totals.items():
+            mean = float(np.average(samples, weights=w))
+            low, high = _quantiles(samples, w)
+            result[metric] = {"mean": mean, "low": float(low), "high": float(high)}
+        result["cost"] = {"mean": self.cost, "low": self.cost, "high": self.cost}
+        return result
+
+    def allocations(self) -> pd.DataFrame:
+        """One row per option: coverage, treated, spend, value, retained, contacts; value_low/high with samples."""
+        layout, problem = self.layout, self.layout.problem
+        table = pd.DataFrame(
+            {
+                "segment": [o.segment for o in problem.options],
+                "programme": [o.programme for o in problem.options],
+                "coverage": self.cover,
+                "treated": self.cover * layout.eligible,
+                "spend": self.spend,
+                "value": self.value,
+                "retained": self.retained,
+                "poor_reduction": self.poor_reduction,
+                "contacts_per_month": self.cover * layout.contacts,
+            }
+        )
+        if layout.value_samples is not None:
+            table["value_low"], table["value_high"] = _quantiles(self.value_samples, layout.weights)
+        return table
+
+
+def coverage_vector(problem: PlanningProblem, coverage: dict[str, dict[str, float]]) -> np.ndarray:
+    """One share per option from ``{programme: {segment: share}}`` (missing means 0)."""
+    shares = np.array([coverage.get(o.programme, {}).get(o.segment, 0.0) for o in problem.options], dtype=float)
+    for o, share in zip(problem.options, shares, strict=True):
+        if not 0 <= share <= o.coverage[-1] + 1e-9:
+            raise ValueError(f"coverage.{o.programme}.{o.segment}: must be in [0, {o.coverage[-1]}], got {share}")
+    return shares
+
+
+def evaluate_plan(
+    problem: PlanningProblem,
+    coverage: dict[str, dict[str, float]],
+    running: dict[str, bool] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Predicted outcome of any coverage ``{programme: {segment: share}}`` under the problem's curves.
+
+    Returns ``{metric: {"mean", "low", "high"}}`` for net_value, value, retained and cost (money and
+    subscribers over the horizon). A programme pays its fixed cost if ``running`` says so, or, without
+    ``running``, if it covers anyone. Names not in the problem are an error naming the key.
+    """
+    known = {(o.programme, o.segment) for o in problem.options}
+    for programme, shares in coverage.items():
+        for segment in shares:
+            if (programme, segment) not in known:
+                raise ValueError(f"coverage.{programme}.{segment}: no such option in the problem")
+    layout = Layout(problem)
+    cover = coverage_vector(problem, coverage)
+    if running is None:
+        on = np.bincount(layout.programme, weights=cover, minlength=len(layout.programmes)) > 1e-9
+    else:
+        on = np.array([bool(running.get(p, False)) for p in layout.programmes])
+    return Outcome(layout, cover, on).predicted()
