@@ -23,7 +23,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpressio
 from caresim.optimize.layout import Layout, Row
 from caresim.optimize.problem import PlanningProblem
 
-ConstraintFamily = Callable[[pyo.ConcreteModel, PlanningProblem], None]
+RowFamily = Callable[[Layout, PlanningProblem], list[Row]]
 
 
 def linear(variables: list, columns: np.ndarray, coefs: np.ndarray, constant: float = 0.0) -> LinearExpression:
@@ -112,35 +112,40 @@ def _money_row(layout: Layout, columns: np.ndarray, per_column: np.ndarray, fixe
     return np.concatenate([columns, run_columns]), np.concatenate([coefs, run_coefs])
 
 
+def run_bounds(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-piece run bounds d[j] - width[j] * run[p] <= 0: piece columns, run columns, widths."""
+    if not layout.run_programmes:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0)
+    names = np.array(layout.programmes, dtype=object)[layout.programme[layout.col_option]]
+    pieces = np.flatnonzero(np.isin(names, layout.run_programmes))
+    runs = np.array([layout.run_column[p] for p in names[pieces]], dtype=int)
+    return pieces, runs, layout.width[layout.kept][pieces]
+
+
 def runs_only_if_on(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
     """A piece is covered only if its programme runs (and pays its fixed cost): d[j] <= width[j] * run[p]."""
-    layout: Layout = model.layout
-    if not layout.run_programmes:
+    pieces, runs, widths = (a.tolist() for a in run_bounds(model.layout))
+    if not pieces:
         return
-    names = np.array(layout.programmes, dtype=object)[layout.programme[layout.col_option]]
-    pieces = np.flatnonzero(np.isin(names, layout.run_programmes)).tolist()
-    width = layout.width[layout.kept].tolist()
-    run = [model.run[p] for p in names[pieces]]
-    d = model.columns
+    x = model.columns
     model.families.add("runs_only_if_on")
     model.runs_only_if_on = pyo.Constraint(
         range(len(pieces)),
         rule=lambda m, i: (
             None,
             LinearExpression(
-                [MonomialTermExpression((1.0, d[pieces[i]])), MonomialTermExpression((-width[pieces[i]], run[i]))]
+                [MonomialTermExpression((1.0, x[pieces[i]])), MonomialTermExpression((-widths[i], x[runs[i]]))]
             ),
             0.0,
         ),
     )
 
 
-def budget(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+def budget(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """Total spend, variable and fixed, within the budget."""
-    layout: Layout = model.layout
     columns, coefs = _money_row(layout, np.arange(layout.n_d), layout.spend[layout.col_option], layout.fixed)
     row = Row("budget", None, columns, coefs, upper=problem.budget / layout.units.money, unit=layout.units.money)
-    add_rows(model, "budget", [row])
+    return [row]
 
 
 def spend_shares(problem: PlanningProblem) -> np.ndarray:
@@ -150,55 +155,51 @@ def spend_shares(problem: PlanningProblem) -> np.ndarray:
     return np.array([o.spend_profile if o.spend_profile else even for o in problem.options], dtype=float)
 
 
-def period_budget(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+def period_budget(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """Spend in each period within its budget: variable spend by the spend profile, fixed cost evenly."""
-    layout: Layout = model.layout
     periods = len(problem.period_budget)
     if not periods:
-        return
+        return []
     shares, unit = spend_shares(problem), layout.units.money
     rows = []
     for t, limit in enumerate(problem.period_budget):
         per_column = layout.spend[layout.col_option] * shares[layout.col_option, t]
         columns, coefs = _money_row(layout, np.arange(layout.n_d), per_column, layout.fixed / periods)
         rows.append(Row("period_budget", t, columns, coefs, upper=limit / unit, unit=unit))
-    add_rows(model, "period_budget", rows)
+    return rows
 
 
-def segment_spend(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+def segment_spend(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """Minimum and maximum variable spend per segment."""
-    layout: Layout = model.layout
     groups, unit = layout.groups(layout.segment), layout.units.money
+    rows = []
     for family, limits, side in (
         ("segment_min_spend", problem.segment_min_spend, "lower"),
         ("segment_max_spend", problem.segment_max_spend, "upper"),
     ):
-        rows = []
         for segment, limit in limits.items():
             columns = groups.get(layout.segments.index(segment), np.zeros(0, dtype=int))
             coefs = layout.spend[layout.col_option[columns]] / unit
             rows.append(Row(family, segment, columns, coefs, unit=unit, **{side: limit / unit}))
-        add_rows(model, family, rows)
+    return rows
 
 
-def channel_capacity(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+def channel_capacity(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """Care contacts per month through each channel within its capacity (hotline hours, store staff, SMS)."""
-    layout: Layout = model.layout
     groups, unit = layout.groups(layout.channel), layout.units.contacts
     rows = []
     for channel, capacity in problem.channel_capacity.items():
         columns = groups.get(channel, np.zeros(0, dtype=int))
         coefs = layout.contacts[layout.col_option[columns]] / unit
         rows.append(Row("channel_capacity", channel, columns, coefs, upper=capacity / unit, unit=unit))
-    add_rows(model, "channel_capacity", rows)
+    return rows
 
 
-def contact_policy(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+def contact_policy(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """At most k care contacts per subscriber per month, on average over each segment."""
     limit = problem.max_contacts_per_subscriber_month
     if limit is None:
-        return
-    layout: Layout = model.layout
+        return []
     groups, unit = layout.groups(layout.segment), layout.units.contacts
     rows = []
     for s, segment in enumerate(layout.segments):
@@ -207,12 +208,11 @@ def contact_policy(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
             columns = groups.get(s, np.zeros(0, dtype=int))
             coefs = layout.contacts[layout.col_option[columns]] / unit
             rows.append(Row("contact_policy", segment, columns, coefs, upper=limit * size / unit, unit=unit))
-    add_rows(model, "contact_policy", rows)
+    return rows
 
 
-def service_floor(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+def service_floor(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """The share of Poor satisfaction in a segment at most its floor (domain.md's success rule)."""
-    layout: Layout = model.layout
     groups = layout.groups(layout.segment)
     rows = []
     for segment, floor in problem.max_poor_share.items():
@@ -220,23 +220,21 @@ def service_floor(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
         coefs = -layout.poor_slope[layout.kept[columns]]
         today = problem.poor_share.get(segment, 0.0)
         rows.append(Row("service_floor", segment, columns, coefs, upper=floor, constant=today))
-    add_rows(model, "service_floor", rows)
+    return rows
 
 
-def retention_target(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+def retention_target(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """For "min_cost": retain at least the target number of subscribers."""
     if problem.objective != "min_cost":
-        return
-    layout: Layout = model.layout
+        return []
     unit = layout.units.subscribers
     coefs = layout.retained_slope[layout.kept] / unit
     target = problem.retention_target / unit
     row = Row("retention_target", "all", np.arange(layout.n_d), coefs, lower=target, unit=unit)
-    add_rows(model, "retention_target", [row])
+    return [row]
 
 
-FAMILIES: tuple[ConstraintFamily, ...] = (
-    runs_only_if_on,
+LIMITS: tuple[RowFamily, ...] = (
     budget,
     period_budget,
     segment_spend,
@@ -245,6 +243,12 @@ FAMILIES: tuple[ConstraintFamily, ...] = (
     service_floor,
     retention_target,
 )
+
+
+def limit_rows(layout: Layout, problem: PlanningProblem) -> list[Row]:
+    """Every limit's row, and the CVaR rows when the risk measure is CVaR (numpy only, no Pyomo)."""
+    rows = [row for family in LIMITS for row in family(layout, problem)]
+    return rows + (cvar_tail(layout, problem) if layout.cvar else [])
 
 
 def _outcome_terms(layout: Layout, problem: PlanningProblem, slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -256,9 +260,8 @@ def _outcome_terms(layout: Layout, problem: PlanningProblem, slopes: np.ndarray)
     return _money_row(layout, columns, gain, -layout.fixed)
 
 
-def cvar_tail(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
+def cvar_tail(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """z[s] >= eta - outcome[s]: the shortfall of each sample below the threshold eta (Rockafellar–Uryasev)."""
-    layout: Layout = model.layout
     samples = layout.retained_samples if problem.objective == "retained" else layout.value_samples
     if samples is None:  # the objective's curve has no samples: every sample repeats the expected curve
         expected = layout.retained_slope if problem.objective == "retained" else layout.value_slope
@@ -269,27 +272,20 @@ def cvar_tail(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
         columns = np.concatenate([columns, [layout.eta_column, layout.z_columns[s]]])
         coefs = np.concatenate([coefs, [-1.0, 1.0]])
         rows.append(Row("cvar_tail", s, columns, coefs, lower=0.0, definitional=True))
-    add_rows(model, "cvar_tail", rows)
+    return rows
 
 
-def objective(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
-    """Net value (value − cost), retained subscribers, or cost to reach the retention target; for
-    ``risk="cvar"`` the CVaR of net value or retained subscribers across samples."""
-    layout: Layout = model.layout
-    model.objective_unit = layout.units.subscribers if problem.objective == "retained" else layout.units.money
+def objective_terms(layout: Layout, problem: PlanningProblem) -> tuple[np.ndarray, np.ndarray, int]:
+    """Columns, model-unit coefficients and sense of the objective: net value (value − cost), retained
+    subscribers, or cost to reach the retention target; for ``risk="cvar"`` eta − Σ w_s z_s / alpha."""
     if problem.objective == "min_cost":
         columns, coefs = _money_row(layout, np.arange(layout.n_d), layout.spend[layout.col_option], layout.fixed)
-        sense = pyo.minimize
-    elif layout.cvar:
-        cvar_tail(model, problem)
+        return columns, coefs, pyo.minimize
+    if layout.cvar:
         columns = np.concatenate([[layout.eta_column], layout.z_columns])
-        coefs = np.concatenate([[1.0], -layout.weights / problem.cvar_alpha])
-        sense = pyo.maximize
-    else:
-        slopes = layout.retained_slope if problem.objective == "retained" else layout.value_slope
-        columns, coefs = _outcome_terms(layout, problem, slopes)
-        sense = pyo.maximize
-    model.objective = pyo.Objective(expr=linear(model.columns, columns, coefs), sense=sense)
+        return columns, np.concatenate([[1.0], -layout.weights / problem.cvar_alpha]), pyo.maximize
+    slopes = layout.retained_slope if problem.objective == "retained" else layout.value_slope
+    return (*_outcome_terms(layout, problem, slopes), pyo.maximize)
 
 
 def build(problem: PlanningProblem) -> pyo.ConcreteModel:
@@ -300,9 +296,15 @@ def build(problem: PlanningProblem) -> pyo.ConcreteModel:
     model.layout = layout
     model.rows, model.failed_rows, model.families = [], [], set()
     _variables(model, layout)
-    for family in FAMILIES:
-        family(model, problem)
+    runs_only_if_on(model, problem)
+    families: dict[str, list[Row]] = {}
+    for row in limit_rows(layout, problem):
+        families.setdefault(row.family, []).append(row)
+    for family, rows in families.items():
+        add_rows(model, family, rows)
     for extra in problem.extra_constraints:
         extra(model, problem)
-    objective(model, problem)
+    columns, coefs, sense = objective_terms(layout, problem)
+    model.objective_unit = layout.units.subscribers if problem.objective == "retained" else layout.units.money
+    model.objective = pyo.Objective(expr=linear(model.columns, columns, coefs), sense=sense)
     return model
