@@ -6,7 +6,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from caresim.optimize import Option, PlanningProblem, solve
+from caresim.optimize import Option, PlanningProblem, evaluate_plan, solve
 from caresim.optimize.layout import Layout
 
 
@@ -226,3 +226,123 @@ def test_contact_shadow_price_is_money_per_contact():
     assert row["limit"] == pytest.approx(2) and row["shadow_price"] == pytest.approx(200)
     more = solve(PlanningProblem(options=[option], budget=1e6, channel_capacity={"sms": 2.01}))
     assert (more.objective - plan.objective) / 0.01 == pytest.approx(200)
+
+
+def _two_risky_options(**more) -> PlanningProblem:
+    """A: net 300 or 0 (mean 150); B: net 120 in both samples. The budget covers one of them."""
+    options = [
+        _option(programme="a", value=(0, 250), value_samples=((0, 400), (0, 100))),
+        _option(programme="b", value=(0, 220), value_samples=((0, 220), (0, 220))),
+    ]
+    return PlanningProblem(options=options, budget=100, **more)
+
+
+def test_mean_prefers_the_better_average_and_cvar_the_better_worst_case():
+    mean = solve(_two_risky_options())
+    assert mean.objective == pytest.approx(150)
+    assert mean.coverage() == {"a": {"s1": pytest.approx(1)}, "b": {"s1": pytest.approx(0)}}
+    cvar = solve(_two_risky_options(risk="cvar", cvar_alpha=0.5))
+    assert cvar.objective == pytest.approx(120)  # the worst of two equally likely samples
+    assert cvar.coverage() == {"a": {"s1": pytest.approx(0)}, "b": {"s1": pytest.approx(1)}}
+
+
+def test_sample_weights_move_the_expected_curve():
+    plan = solve(_two_risky_options(sample_weights=(1, 3)))  # A: (400 + 3 x 100) / 4 - 100 = 75 < 120
+    assert plan.objective == pytest.approx(120) and plan.coverage()["b"]["s1"] == pytest.approx(1)
+
+
+def test_cvar_of_retained_subscribers():
+    options = [
+        _option(programme="a", retained_samples=((0, 40), (0, 0))),
+        _option(programme="b", retained_samples=((0, 15), (0, 15))),
+    ]
+    problem = PlanningProblem(options=options, budget=100, objective="retained", risk="cvar", cvar_alpha=0.5)
+    plan = solve(problem)
+    assert plan.objective == pytest.approx(15) and plan.coverage()["b"]["s1"] == pytest.approx(1)
+
+
+def test_predicted_outcome_has_intervals_from_the_samples():
+    plan = solve(_two_risky_options())
+    predicted = plan.predicted
+    assert list(predicted.index) == ["net_value", "value", "retained", "cost"]
+    assert predicted.loc["net_value", "mean"] == pytest.approx(150)
+    assert predicted.loc["net_value", "low"] == pytest.approx(7.5)  # 2.5 % between 0 and 300
+    assert predicted.loc["net_value", "high"] == pytest.approx(292.5)
+    assert predicted.loc["cost"].tolist() == pytest.approx([100, 100, 100])
+    row = plan.allocations.set_index("programme").loc["a"]
+    assert (row["value_low"], row["value"], row["value_high"]) == pytest.approx((107.5, 250, 392.5))
+
+
+def test_predicted_without_samples_is_a_point():
+    plan = solve(PlanningProblem(options=[_option()], budget=50))
+    assert plan.predicted.loc["net_value"].tolist() == pytest.approx([100, 100, 100])
+    assert "value_low" not in plan.allocations
+
+
+def test_evaluate_plan_predicts_any_coverage_with_the_same_curves():
+    problem = PlanningProblem(options=[_option(coverage=(0, 0.5, 1), value=(0, 200, 240))], budget=1000)
+    outcome = evaluate_plan(problem, {"reward": {"s1": 0.25}})  # halfway up the first piece
+    assert outcome["value"]["mean"] == pytest.approx(100) and outcome["cost"]["mean"] == pytest.approx(25)
+    assert outcome["net_value"]["mean"] == pytest.approx(75)
+    fixed = dataclasses.replace(problem, fixed_cost={"reward": 10})
+    assert evaluate_plan(fixed, {"reward": {"s1": 0.25}})["cost"]["mean"] == pytest.approx(35)
+    assert evaluate_plan(fixed, {})["cost"]["mean"] == pytest.approx(0)  # nothing covered: not running
+    plan = solve(problem)
+    assert evaluate_plan(problem, plan.coverage())["net_value"]["mean"] == pytest.approx(plan.objective)
+    with pytest.raises(ValueError, match=r"^coverage\.gift\.s1: no such option"):
+        evaluate_plan(problem, {"gift": {"s1": 0.5}})
+
+
+def test_period_budget_binds_and_fixed_cost_is_spread_evenly():
+    option = _option(spend_profile=(0.8, 0.2))  # 80 of the 100 spent in period 0
+    plan = solve(PlanningProblem(options=[option], budget=1000, period_budget=(30, 100)))
+    assert plan.coverage()["reward"]["s1"] == pytest.approx(30 / 80)
+    assert plan.objective == pytest.approx(75)
+    row = plan.binding.set_index("constraint").loc["period_budget"]
+    assert row["index"] == "0" and row["shadow_price"] == pytest.approx(200 / 80)
+    fixed = solve(PlanningProblem(options=[option], budget=1000, period_budget=(30, 100), fixed_cost={"reward": 20}))
+    assert fixed.coverage()["reward"]["s1"] == pytest.approx(0.25)  # 80 c + 10 <= 30
+    assert fixed.objective == pytest.approx(0.25 * 200 - 20)
+
+
+def test_period_that_cannot_carry_the_minimum_spend_is_explained():
+    option = _option(spend_profile=(0.8, 0.2))
+    problem = PlanningProblem(options=[option], budget=1000, period_budget=(30, 100), segment_min_spend={"s1": 60})
+    plan = solve(problem)
+    assert plan.status == "infeasible"
+    assert any("period 0" in line and "48.00" in line and "30.00" in line for line in plan.explanation)
+
+
+@pytest.mark.parametrize(
+    ("more", "message"),
+    [
+        ({"channel_capacity": {"sms": -1}}, r"^channel_capacity\.sms: must be >= 0"),
+        ({"channel_capacity": {"fax": 5}}, r"^channel_capacity\.fax: unknown channel; known: \['sms'\]"),
+        ({"segment_max_spend": {"nowhere": 5}}, r"^segment_max_spend\.nowhere: unknown segment"),
+        ({"max_poor_share": {"nowhere": 0.1}}, r"^max_poor_share\.nowhere: unknown segment"),
+        ({"fixed_cost": {"gift": 5}}, r"^fixed_cost\.gift: unknown programme; known: \['reward'\]"),
+        ({"cvar_alpha": 0.0}, r"^cvar_alpha: must be in \(0, 1\]"),
+        ({"cvar_alpha": 1.5}, r"^cvar_alpha: must be in \(0, 1\]"),
+        ({"risk": "cvar"}, r"^risk: cvar needs sample curves"),
+        ({"period_budget": (10, -1)}, r"^period_budget: must be >= 0"),
+        ({"period_budget": (10, 10, 10)}, r"^spend_profile: option s1/reward has 2 periods"),
+    ],
+)
+def test_bad_limits_name_the_key(more, message):
+    option = _option(channel="sms", spend_profile=(0.5, 0.5))
+    with pytest.raises(ValueError, match=message):
+        solve(PlanningProblem(options=[option], budget=10, **more))
+
+
+def test_bad_samples_and_risk_settings_name_the_key():
+    with pytest.raises(ValueError, match=r"^value_samples: option s1/reward, sample 1 needs one value per breakpoint"):
+        _option(value_samples=((0, 1), (0, 1, 2)))
+    with pytest.raises(ValueError, match=r"^spend_profile: option s1/reward must be >= 0 and sum to 1"):
+        _option(spend_profile=(0.5, 0.4))
+    with pytest.raises(ValueError, match=r"^risk: cvar needs objective net_value or retained"):
+        solve(_two_risky_options(risk="cvar", objective="min_cost"))
+    with pytest.raises(ValueError, match=r"^sample_weights: need 2 weights"):
+        solve(_two_risky_options(sample_weights=(1, 2, 3)))
+    uneven = [_option(value_samples=((0, 1), (0, 2))), _option(programme="b", value_samples=((0, 1),))]
+    with pytest.raises(ValueError, match=r"^value_samples: option s1/b has 1 samples, others 2"):
+        solve(PlanningProblem(options=uneven, budget=10))
