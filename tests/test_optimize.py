@@ -346,3 +346,18 @@ def test_bad_samples_and_risk_settings_name_the_key():
     uneven = [_option(value_samples=((0, 1), (0, 2))), _option(programme="b", value_samples=((0, 1),))]
     with pytest.raises(ValueError, match=r"^value_samples: option s1/b has 1 samples, others 2"):
         solve(PlanningProblem(options=uneven, budget=10))
+
+
+def test_non_concave_sample_filled_out_of_order_is_noted():
+    option = _option(coverage=(0, 0.5, 1), value=(), value_samples=((0, 0, 300), (0, 400, 400)))
+    plan = solve(PlanningProblem(options=[option], budget=50, risk="cvar", cvar_alpha=0.5))
+    assert plan.objective == pytest.approx(0.5 * 600 * 800 / 1400 - 50)  # pieces d1, d2 with 800 d1 = 600 d2
+    assert plan.notes and "later response piece" in plan.notes[0]
+    assert plan.predicted.loc["value", "mean"] == pytest.approx(200)  # samples at coverage 0.5, in order: 0, 400
+
+
+def test_service_floor_no_option_can_reach_is_explained():
+    problem = PlanningProblem(options=[_option()], budget=10, poor_share={"s1": 0.2}, max_poor_share={"s1": 0.1})
+    plan = solve(problem)
+    assert plan.status == "infeasible"
+    assert plan.explanation[0].startswith("segment s1: the share of Poor satisfaction cannot fall below 20.0%")
