@@ -361,3 +361,11 @@ def test_service_floor_no_option_can_reach_is_explained():
     plan = solve(problem)
     assert plan.status == "infeasible"
     assert plan.explanation[0].startswith("segment s1: the share of Poor satisfaction cannot fall below 20.0%")
+
+
+def test_fractional_relaxation_goes_to_the_milp_and_duals_come_from_the_fixed_lp():
+    # LP relaxation: run = coverage = 0.75 (objective 225); the MILP must pay the whole fixed cost
+    plan = solve(PlanningProblem(options=[_option(value=(0, 500))], budget=150, fixed_cost={"reward": 100}))
+    assert plan.running["reward"] and plan.objective == pytest.approx(100)
+    assert plan.coverage()["reward"]["s1"] == pytest.approx(0.5)
+    assert plan.binding.set_index("constraint").loc["budget", "shadow_price"] == pytest.approx(4)

@@ -185,8 +185,11 @@ class PlanningProblem:
         if self.risk == "cvar":
             if self.objective == "min_cost":
                 raise ValueError("risk: cvar needs objective net_value or retained, got min_cost")
-            if n == 0:
-                raise ValueError("risk: cvar needs sample curves (value_samples or retained_samples) on the options")
+            key = "retained_samples" if self.objective == "retained" else "value_samples"
+            if not any(getattr(o, key) for o in self.options):
+                raise ValueError(
+                    f"risk: cvar needs sample curves ({key}) on the options for objective {self.objective}"
+                )
 
     def _validate_periods(self) -> None:
         periods = len(self.period_budget)
