@@ -29,6 +29,7 @@ from caresim.optimize.build import build
 from caresim.optimize.evaluate import METRICS, Outcome
 from caresim.optimize.explain import explain_infeasibility, explain_rows
 from caresim.optimize.layout import Layout
+from caresim.optimize.problem import PlanningProblem
 
 TOLERANCE = 1e-6
 INTEGRAL = 1e-6
@@ -116,13 +117,14 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def solve(problem, highs_options: dict[str, object] | None = None) -> Plan:
-    """Build and solve; an infeasible problem gives a Plan with status "infeasible" and an explanation."""
+def solve(problem: PlanningProblem, highs_options: dict[str, object] | None = None) -> Plan:
+    """Build and solve; an infeasible problem gives a Plan with status "infeasible" and an explanation.
+    ``highs_options`` override ``HIGHS_OPTIONS`` (e.g. ``{"time_limit": 60}``)."""
     with _no_gc():
         return _solve(problem, highs_options)
 
 
-def _solve(problem, highs_options: dict[str, object] | None) -> Plan:
+def _solve(problem: PlanningProblem, highs_options: dict[str, object] | None) -> Plan:
     started = time.perf_counter()
     model = build(problem)
     built = time.perf_counter()
@@ -162,7 +164,7 @@ def _solve(problem, highs_options: dict[str, object] | None) -> Plan:
     return plan
 
 
-def _failed(problem, condition: TerminationCondition) -> Plan:
+def _failed(problem: PlanningProblem, condition: TerminationCondition) -> Plan:
     if condition in INFEASIBLE:
         return Plan(status="infeasible", explanation=explain_infeasibility(problem))
     return Plan(status=str(condition.name), explanation=[f"the solver stopped: {condition.name}"])
@@ -173,7 +175,7 @@ def _values(result, model: pyo.ConcreteModel) -> np.ndarray:
     return np.fromiter(primals.values(), float, len(model.columns))
 
 
-def _plan(problem, model: pyo.ConcreteModel, result, x: np.ndarray, on: np.ndarray) -> Plan:
+def _plan(problem: PlanningProblem, model: pyo.ConcreteModel, result, x: np.ndarray, on: np.ndarray) -> Plan:
     layout: Layout = model.layout
     cover = np.bincount(layout.col_option, weights=x[: layout.n_d], minlength=layout.n_options)
     running = np.bincount(layout.programme, weights=cover, minlength=len(layout.programmes)) > 1e-9
