@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from caresim.optimize import Option, PlanningProblem
+from caresim.optimize.evaluate import Outcome, coverage_vector
+from caresim.optimize.layout import Layout
 from caresim.planning.responses import interval
 
 Coverage = dict[str, dict[str, float]]
@@ -80,29 +82,24 @@ def baseline_plans(
     return plans
 
 
-def predict(problem: PlanningProblem, coverage: Coverage) -> dict[str, float]:
-    """Predicted totals of a coverage under the problem's curves: mean and 95% interval across samples."""
-    value_samples, retained_samples = [], []
-    cost, poor = 0.0, dict(problem.poor_share)
-    running = set()
-    for o in problem.options:
-        share = float(coverage.get(o.programme, {}).get(o.segment, 0.0))
-        if share <= 0:
-            continue
-        running.add(o.programme)
-        cost += _cost(o, share)
-        samples = getattr(o, "value_samples", ()) or (o.value,)
-        value_samples.append([np.interp(share, o.coverage, curve) for curve in samples])
-        kept = getattr(o, "retained_samples", ()) or ((o.retained,) if o.retained else ((0.0,) * len(o.coverage),))
-        retained_samples.append([np.interp(share, o.coverage, curve) for curve in kept])
-        if o.poor_reduction:
-            poor[o.segment] = poor.get(o.segment, 0.0) - float(np.interp(share, o.coverage, o.poor_reduction))
-    cost += sum(problem.fixed_cost.get(p, 0.0) for p in running)
-    value = np.sum(value_samples, axis=0) if value_samples else np.zeros(1)
-    retained = np.sum(retained_samples, axis=0) if retained_samples else np.zeros(1)
-    result = {"cost": cost, "cost_low": cost, "cost_high": cost}
-    for name, samples in (("value", value), ("retained", retained), ("net_value", value - cost)):
-        mean, low, high = interval(pd.Series(samples))
+def predict(problem: PlanningProblem, coverage: Coverage) -> dict[str, object]:
+    """Predicted totals of a coverage under the problem's curves: the mean over samples with its 95% t-interval
+    (the uncertainty of the expected outcome, comparable with the simulated means' intervals), and the Poor
+    share each segment is predicted to end with."""
+    outcome = Outcome(Layout(problem), coverage_vector(problem, coverage), running=_running(problem, coverage))
+    result: dict[str, object] = {"cost": outcome.cost, "cost_low": outcome.cost, "cost_high": outcome.cost}
+    value = outcome.value_samples.sum(axis=1)
+    retained = outcome.retained_samples.sum(axis=1)
+    for name, samples in (("value", value), ("retained", retained), ("net_value", value - outcome.cost)):
+        mean, low, high = interval(pd.Series(samples)) if len(samples) > 1 else (float(samples[0]),) * 3
         result.update({name: mean, f"{name}_low": low, f"{name}_high": high})
+    poor = dict(problem.poor_share)
+    for option, reduction in zip(problem.options, outcome.poor_reduction, strict=True):
+        poor[option.segment] = poor.get(option.segment, 0.0) - float(reduction)
     result["poor_share_by_segment"] = poor
     return result
+
+
+def _running(problem: PlanningProblem, coverage: Coverage) -> np.ndarray:
+    """Programmes (in the problem's order) that cover anyone and so pay their fixed cost."""
+    return np.array([any(x > 1e-9 for x in coverage.get(p, {}).values()) for p in problem.programmes], dtype=bool)

@@ -136,8 +136,7 @@ def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[st
         poor, _ = _curves(-effect("effect_satisfaction_poor") * scale / max(ever[segment], 1.0), coverage)
         by_level = group.groupby("level")
         built.append(
-            _make(
-                Option,
+            Option(
                 segment=segment,
                 programme=programme,
                 eligible=eligible,
@@ -191,8 +190,7 @@ def planning_problem(
     channels = {option.channel for option in offered}
     months = config.run.n_months
     fixed = {p: config.catalogue[p].cost_fixed_per_month * months for p in pilot.programmes if p in running}
-    return _make(
-        PlanningProblem,
+    return PlanningProblem(
         options=offered,
         budget=planner.budget if budget is None else budget,
         fixed_cost=fixed,
@@ -209,8 +207,3 @@ def planning_problem(
         cvar_alpha=planner.cvar_alpha,
         period_budget=period_budget,
     )
-
-
-def _make(cls, **fields):  # TEMPORARY until the optimiser's new fields land
-    known = cls.__dataclass_fields__
-    return cls(**{k: v for k, v in fields.items() if k in known})
