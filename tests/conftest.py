@@ -66,6 +66,7 @@ def tiny_plan_config(
         plan["pilot"]["n_replications"] = replications
         plan["verify"]["n_replications"] = replications
         plan["frontier"]["n_points"] = 3
+        plan["resume"] = False  # tests that resume give their own output folder
         for key, value in (planner or {}).items():
             plan[key] = value
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from caresim.optimize import solve
 from caresim.planning import plan
 from caresim.planning.baselines import even_spread, predict, segments_first
 from caresim.planning.responses import planning_problem
@@ -68,13 +70,14 @@ def test_capacity_and_contact_policy_hold_in_plan_and_simulation(report):
     assert simulated["contacts_per_subscriber_month"] <= limit * 1.15
 
 
-def test_binding_channel_capacity_is_reported_with_a_shadow_price():
+def test_binding_channel_capacity_is_reported_with_a_shadow_price(report):
     config = tiny_plan_config(planner={"channel_capacity": {"hotline": 1.0, "sms": 1e9}, "budget": 1e9})
-    report_ = plan(config, progress=False)
-    binding = report_.plan.binding.set_index(["constraint", "index"])
+    result = solve(planning_problem(report.pilot, config))
+    binding = result.binding.set_index(["constraint", "index"])
     assert ("channel_capacity", "hotline") in binding.index
-    assert binding.loc[("channel_capacity", "hotline"), "shadow_price"] >= 0
-    assert report_.plan.allocations.query("contacts_per_month > 0").shape[0] > 0
+    assert binding.loc[("channel_capacity", "hotline"), "shadow_price"] > 0  # one more hotline contact pays
+    hotline = [o.channel == "hotline" for o in planning_problem(report.pilot, config).options]
+    assert result.allocations[hotline]["contacts_per_month"].sum() == pytest.approx(1.0, rel=1e-6)
 
 
 def test_adjustment_loop_ends_and_drops_what_failed(report):
@@ -150,9 +153,56 @@ def test_report_is_written_whole(report, tmp_path):
 def test_over_constrained_budget_is_a_clear_result_not_an_error(report):
     segments = sorted(report.problem.segment_size)[:2]
     config = tiny_plan_config(planner={"segment_min_spend": dict.fromkeys(segments, 3 * report.config.planner.budget)})
-    problem = planning_problem(report.pilot, config)
-    from caresim.optimize import solve
-
-    result = solve(problem)
+    result = solve(planning_problem(report.pilot, config))
     assert result.status == "infeasible"
     assert any("minimum spends add up to" in reason and "above the budget" in reason for reason in result.explanation)
+
+
+def _count_runs(monkeypatch, stop_after: int | None = None) -> dict[str, int]:
+    """Count simulation runs of the planner; raise KeyboardInterrupt (a kill) after ``stop_after`` of them."""
+    import caresim.planning.pilot as pilot_module
+    import caresim.planning.verify as verify_module
+
+    counter = {"runs": 0}
+    real = pilot_module.run_model
+
+    def counted(model):
+        if stop_after is not None and counter["runs"] >= stop_after:
+            raise KeyboardInterrupt
+        counter["runs"] += 1
+        return real(model)
+
+    monkeypatch.setattr(pilot_module, "run_model", counted)
+    monkeypatch.setattr(verify_module, "run_model", counted)
+    return counter
+
+
+def test_interrupted_plan_resumes_without_redoing_finished_runs(tmp_path, monkeypatch):
+    config = tiny_plan_config(
+        n_subscribers=1500,
+        n_months=6,
+        replications=2,
+        planner={"resume": True, "frontier": {"n_points": 2}},
+        overrides=(f"run.output_dir={tmp_path}",),
+    )
+    with monkeypatch.context() as patch:
+        total = _count_runs(patch)
+        fresh = config.model_copy(update={"planner": config.planner.model_copy(update={"resume": False})})
+        uninterrupted = plan(fresh, progress=False)
+    with monkeypatch.context() as patch:
+        first = _count_runs(patch, stop_after=7)
+        with pytest.raises(KeyboardInterrupt):
+            plan(config, progress=False)
+    with monkeypatch.context() as patch:
+        second = _count_runs(patch)
+        resumed = plan(config, progress=False)
+    with monkeypatch.context() as patch:
+        third = _count_runs(patch)
+        again = plan(config, progress=False)
+    per_replication = 1 + len(config.planner.pilot.coverage_levels)  # the no-care twin and one run per level
+    assert first["runs"] == 7 and per_replication < 7  # killed inside the second pilot replication
+    assert second["runs"] == total["runs"] - per_replication  # the first replication was kept, nothing else
+    assert third["runs"] == 0  # everything finished is found again
+    for name in ("plan", "comparison", "pilot_estimates", "rounds"):
+        pd.testing.assert_frame_equal(resumed.tables()[name], uninterrupted.tables()[name], obj=name)
+        pd.testing.assert_frame_equal(again.tables()[name], uninterrupted.tables()[name], obj=name)

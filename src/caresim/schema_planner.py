@@ -114,6 +114,11 @@ class Planner(_Strict):
         default_factory=list,
         description="plan across these scenarios (pilot in each, equal weight); empty: this config's own",
     )
+    resume: bool = Field(
+        True,
+        description="keep finished simulation runs in <run.output_dir>/.cache/planner, so that the same "
+        "command run again after an interruption redoes none of them",
+    )
     pilot: Pilot = Pilot()
     verify: Verify = Verify()
     adjust: Adjust = Adjust()

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from caresim.lifecycle import GOOD, POOR
+from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes, remaining_lifetime, run_model
 from caresim.planning.seeds import derived_seed
 from caresim.policy import CarePolicy
@@ -58,33 +59,29 @@ def planned_programmes(config: CareConfig) -> tuple[str, ...]:
 
 
 def run_pilot(
-    configs: list[CareConfig], tick: Callable[[], None] | None = None, replications: int | None = None
+    configs: list[CareConfig], tick: Callable[[], None] | None = None, cache: RunCache | None = None
 ) -> PilotResult:
-    """Pilot every planned programme in each scenario config; ``tick`` is called after every simulation run."""
+    """Pilot every planned programme in each scenario config; ``tick`` is called after every simulation run.
+
+    Each replication is one unit of work: with a ``cache`` it is kept on disk when finished and reused.
+    """
     base = configs[0]
     settings = base.planner.pilot
-    n_reps = replications or settings.n_replications
     programmes = planned_programmes(base)
+    cache = cache or RunCache(None)
     frames: dict[str, list[pd.DataFrame]] = {"responses": [], "segments": [], "overlaps": [], "profile": []}
     for s_no, scenario_config in enumerate(configs):
-        for rep in range(n_reps):
+        for rep in range(settings.n_replications):
             config = pilot_config(scenario_config, derived_seed(base.run.seed, "pilot", rep, s_no))
             sample = {"scenario": scenario_config.scenario, "replication": rep}
-            twin_model = run_model(build_model(config, {}))
-            if tick:
-                tick()
-            lifetime = remaining_lifetime(twin_model, settings.months_after_horizon)
-            twin = Outcomes.of(twin_model, lifetime)
-            frames["segments"].append(_segment_facts(twin_model, twin, lifetime).assign(**sample))
-            for level in settings.coverage_levels:
-                policy = {name: level for name in programmes}
-                model = run_model(build_model(config, policy))
+            key = cache.key("pilot", run_identity(config), settings.model_dump(mode="json"), programmes)
+            hits = cache.hits
+            done = cache.get_or_run(key, lambda config=config: _replicate(config, programmes, tick))
+            for _ in range((1 + len(settings.coverage_levels)) * (cache.hits - hits)):
                 if tick:
-                    tick()
-                measured = _Measured(model, Outcomes.of(model, lifetime), twin if settings.paired else None)
-                frames["responses"].append(measured.responses(programmes).assign(level=level, **sample))
-                frames["overlaps"].append(measured.overlaps(programmes).assign(level=level, **sample))
-                frames["profile"].append(_contact_profile(model, programmes))
+                    tick()  # runs found finished count as done
+            for name, frame in done.items():
+                frames[name] += [part.assign(**sample) if name != "profile" else part for part in frame]
     profile = pd.concat(frames["profile"]).groupby(["segment", "programme", "month"], as_index=False)["share"].mean()
     return PilotResult(
         responses=pd.concat(frames["responses"], ignore_index=True),
@@ -94,6 +91,27 @@ def run_pilot(
         n_months=base.run.n_months,
         programmes=programmes,
     )
+
+
+def _replicate(config: CareConfig, programmes: tuple[str, ...], tick: Callable[[], None] | None) -> dict:
+    """One pilot replication: the no-care twin, then one run per coverage level, measured."""
+    settings = config.planner.pilot
+    frames: dict[str, list[pd.DataFrame]] = {"responses": [], "segments": [], "overlaps": [], "profile": []}
+    twin_model = run_model(build_model(config, {}))
+    if tick:
+        tick()
+    lifetime = remaining_lifetime(twin_model, settings.months_after_horizon)
+    twin = Outcomes.of(twin_model, lifetime)
+    frames["segments"].append(_segment_facts(twin_model, twin, lifetime))
+    for level in settings.coverage_levels:
+        model = run_model(build_model(config, {name: level for name in programmes}))
+        if tick:
+            tick()
+        measured = _Measured(model, Outcomes.of(model, lifetime), twin if settings.paired else None)
+        frames["responses"].append(measured.responses(programmes).assign(level=level))
+        frames["overlaps"].append(measured.overlaps(programmes).assign(level=level))
+        frames["profile"].append(_contact_profile(model, programmes))
+    return frames
 
 
 class _Measured:

@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from tqdm import tqdm
 
 from caresim.loading import apply_scenario
 from caresim.optimize import Plan, PlanningProblem, solve
 from caresim.planning.baselines import baseline_plans, predict
+from caresim.planning.cache import RunCache
 from caresim.planning.pilot import PilotResult, run_pilot
 from caresim.planning.report import PlanReport, allocation_table, frontier_budgets
 from caresim.planning.responses import estimates, overlap_estimates, planning_problem
@@ -31,6 +34,11 @@ def scenario_configs(config: CareConfig) -> list[CareConfig]:
     return [apply_scenario(config, name) for name in config.planner.scenarios]
 
 
+def cache_folder(config: CareConfig) -> Path:
+    """Where finished simulation runs of planning jobs are kept: ``<run.output_dir>/.cache/planner``."""
+    return Path(config.run.output_dir) / ".cache" / "planner"
+
+
 def _n_runs(config: CareConfig, n_scenarios: int) -> int:
     planner = config.planner
     pilot = n_scenarios * planner.pilot.n_replications * (1 + len(planner.pilot.coverage_levels))
@@ -41,13 +49,14 @@ def _n_runs(config: CareConfig, n_scenarios: int) -> int:
 def plan(config: CareConfig, progress: bool | None = None) -> PlanReport:
     """Plan the care mix for ``config`` and check it by simulation; see the module docstring."""
     configs = scenario_configs(config)
+    cache = RunCache(cache_folder(config) if config.planner.resume else None)
     show = config.run.progress if progress is None else progress
     with tqdm(total=_n_runs(config, len(configs)), desc="planning", unit="run", disable=not show) as bar:
         tick = lambda: bar.update(1)  # noqa: E731
         bar.set_postfix_str("pilot")
-        pilot = run_pilot(configs, tick)
+        pilot = run_pilot(configs, tick, cache)
         bar.set_postfix_str("optimise and verify")
-        verifier = Verifier(config, tick)
+        verifier = Verifier(config, tick, cache)
         excluded: frozenset[tuple[str, str]] = frozenset()
         rounds = []
         for round_no in range(config.planner.adjust.max_rounds + 1):

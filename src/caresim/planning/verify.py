@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from caresim.evaluation import evaluate_programmes
+from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes, policy_totals, remaining_lifetime, run_model
 from caresim.planning.responses import interval
 from caresim.planning.seeds import derived_seed
@@ -32,10 +33,14 @@ def _key(coverage: Coverage) -> tuple:
 class Verifier:
     """Simulates policies over ``n_replications`` fresh seeds; one no-care twin per seed."""
 
-    def __init__(self, config: CareConfig, tick: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, config: CareConfig, tick: Callable[[], None] | None = None, cache: RunCache | None = None
+    ) -> None:
         self.config = config
         self.n_replications = config.planner.verify.n_replications
         self.tick = tick
+        self.cache = cache or RunCache(None)
+        self.cap_months = config.planner.pilot.months_after_horizon
         self._twins: dict[int, tuple[Outcomes, np.ndarray]] = {}
         self._runs: dict[tuple, list[dict[str, object]]] = {}
 
@@ -46,28 +51,38 @@ class Verifier:
 
     def _twin(self, replication: int) -> tuple[Outcomes, np.ndarray]:
         if replication not in self._twins:
-            model = run_model(build_model(self._config(replication), {}))
-            self._advance()
-            lifetime = remaining_lifetime(model, self.config.planner.pilot.months_after_horizon)
-            self._twins[replication] = (Outcomes.of(model, lifetime), lifetime)
+            config = self._config(replication)
+
+            def compute() -> tuple[Outcomes, np.ndarray]:
+                model = run_model(build_model(config, {}))
+                lifetime = remaining_lifetime(model, self.cap_months)
+                return Outcomes.of(model, lifetime), lifetime
+
+            self._twins[replication] = self._cached(("twin", run_identity(config), self.cap_months), compute)
         return self._twins[replication]
 
-    def _advance(self) -> None:
+    def _cached(self, parts: tuple, compute: Callable[[], object]):
+        result = self.cache.get_or_run(self.cache.key(*parts), compute)
         if self.tick:
             self.tick()
+        return result
 
     def runs(self, coverage: Coverage) -> list[dict[str, object]]:
         """Per replication: the policy's totals against no care, and its programme evaluation table."""
         key = _key(coverage)
         if key not in self._runs:
             results = []
+            policy = {p: dict(shares) for p, shares in coverage.items()}
             for replication in range(self.n_replications):
                 twin, lifetime = self._twin(replication)
-                policy = {p: dict(shares) for p, shares in coverage.items()}
-                model = run_model(build_model(self._config(replication), policy))
-                self._advance()
-                totals = policy_totals(model, twin, lifetime)
-                results.append({"totals": totals, "programmes": evaluate_programmes(model)})
+                config = self._config(replication)
+
+                def compute(config=config, twin=twin, lifetime=lifetime) -> dict[str, object]:
+                    model = run_model(build_model(config, policy))
+                    return {"totals": policy_totals(model, twin, lifetime), "programmes": evaluate_programmes(model)}
+
+                parts = ("policy", run_identity(config), key, self.cap_months)
+                results.append(self._cached(parts, compute))
             self._runs[key] = results
         return self._runs[key]
 

@@ -1,0 +1,76 @@
+"""Finished simulation runs of a planning job, kept on disk so that an interrupted job resumes where it stopped.
+
+Each entry is keyed by everything that determines it: the run's config (seed included), the policy, the
+measurement settings, and a fingerprint of caresim's own source, so that a changed model never serves an
+old result. Entries are written to a temporary file and renamed into place: they exist whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+@cache
+def source_fingerprint() -> str:
+    """A hash of caresim's Python source: results computed by other code are never reused."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class RunCache:
+    """Results by key in ``folder`` (no folder: nothing is kept)."""
+
+    def __init__(self, folder: str | Path | None) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        """A key for JSON-able ``parts``."""
+        text = json.dumps([source_fingerprint(), *parts], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def get_or_run(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The stored result for ``key``, or ``compute()``'s, stored before it is returned."""
+        path = self.folder / f"{key}.pkl" if self.folder is not None else None
+        if path is not None and path.is_file():
+            self.hits += 1
+            with path.open("rb") as stream:
+                return pickle.load(stream)
+        self.misses += 1
+        result = compute()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=f".{key}.", dir=path.parent)
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    pickle.dump(result, stream, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        return result
+
+
+def run_identity(config: Any) -> dict[str, Any]:
+    """What determines a simulation run of ``config``: everything but how it is shown and where it is written."""
+    data = config.model_dump(mode="json")
+    for key in ("planner", "mode", "description"):
+        data.pop(key, None)
+    for key in ("progress", "output_dir", "formats"):
+        data["run"].pop(key, None)
+    return data
