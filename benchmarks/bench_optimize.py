@@ -123,13 +123,15 @@ def main() -> None:
     problem = random_problem(args.segments, args.programmes, args.pieces)
     size = f"{args.segments} segments x {args.programmes} programmes x {args.pieces} pieces"
 
+    started = time.perf_counter()
     plan = solve(problem)  # builds, solves, reads the plan and the binding limits' duals
+    pyomo_total = time.perf_counter() - started  # wall time of the whole call, whatever the parts miss
     pyomo_build, pyomo_solve, pyomo_read = (plan.timings[k] for k in ("build", "solve", "read"))
-    pyomo_total = pyomo_build + pyomo_solve + pyomo_read
+    kept = Layout(problem).n_d
     bare_build, bare_solve, bare_objective = solve_with_highspy(problem)
     bare_total = bare_build + bare_solve
 
-    print(f"planner benchmark: {size} ({len(problem.options) * args.pieces:,} pieces before pruning)")
+    print(f"planner benchmark: {size} ({len(problem.options) * args.pieces:,} pieces, {kept:,} kept as columns)")
     print(f"  Pyomo build                 {pyomo_build:7.2f} s")
     print(f"  Pyomo solve (appsi + HiGHS) {pyomo_solve:7.2f} s")
     print(f"  plan + duals read           {pyomo_read:7.2f} s")
@@ -138,7 +140,7 @@ def main() -> None:
     print(f"  objective: Pyomo {plan.objective:,.1f}, highspy {bare_objective:,.1f}")
     print(f"  ratio Pyomo total / highspy total = {pyomo_total / bare_total:.1f}x")
     verdict = "PASS" if pyomo_total <= 10 else "MISS"
-    print(f"  build + solve + read {pyomo_total:.2f} s (target <= 10 s): {verdict}")
+    print(f"  solve() wall time, build + solve + read {pyomo_total:.2f} s (target <= 10 s): {verdict}")
 
 
 if __name__ == "__main__":
