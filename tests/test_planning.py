@@ -206,3 +206,59 @@ def test_interrupted_plan_resumes_without_redoing_finished_runs(tmp_path, monkey
     for name in ("plan", "comparison", "pilot_estimates", "rounds"):
         pd.testing.assert_frame_equal(resumed.tables()[name], uninterrupted.tables()[name], obj=name)
         pd.testing.assert_frame_equal(again.tables()[name], uninterrupted.tables()[name], obj=name)
+
+
+def test_budget_per_period_holds_and_binds(report):
+    n_months = report.config.run.n_months
+    per_period = report.config.planner.budget / 4  # four periods of a quarter each would allow the whole budget
+    config = tiny_plan_config(planner={"period_months": n_months // 4, "budget_per_period": 0.5 * per_period})
+    problem = planning_problem(report.pilot, config)
+    assert len(problem.period_budget) == 4
+    assert all(len(o.spend_profile) == 4 and sum(o.spend_profile) == pytest.approx(1) for o in problem.options)
+    result = solve(problem)
+    assert result.ok
+    assert result.total_cost <= 4 * 0.5 * per_period * (1 + TOLERANCE)
+    assert "period_budget" in set(result.binding["constraint"])
+
+
+def test_cvar_plan_protects_the_worst_samples(report):
+    mean_problem = planning_problem(report.pilot, report.config)
+    cvar_problem = planning_problem(report.pilot, tiny_plan_config(planner={"risk": "cvar", "cvar_alpha": 1 / 3}))
+    assert mean_problem.n_samples == cvar_problem.n_samples == report.config.planner.pilot.n_replications
+    by_mean, by_cvar = solve(mean_problem), solve(cvar_problem)
+    assert by_mean.ok and by_cvar.ok
+    # three equally weighted samples, alpha 1/3: CVaR is the worst sample, and the CVaR plan's worst is no worse
+    assert _worst_sample(mean_problem, by_cvar) >= _worst_sample(mean_problem, by_mean) - 1e-6
+    # and the mean plan has the best mean
+    mean_net = predict(mean_problem, by_mean.coverage())["net_value"]
+    assert mean_net >= predict(mean_problem, by_cvar.coverage())["net_value"] - 1e-6 * abs(mean_net)
+    # what the model optimised is what the chosen coverage is worth (no gain from filling pieces out of order)
+    assert by_cvar.objective == pytest.approx(_worst_sample(mean_problem, by_cvar), rel=1e-6)
+    assert not by_cvar.notes
+
+
+def _worst_sample(problem, result) -> float:
+    from caresim.optimize.evaluate import Outcome, coverage_vector
+    from caresim.optimize.layout import Layout
+
+    running = np.array([result.running.get(p, False) for p in problem.programmes])
+    outcome = Outcome(Layout(problem), coverage_vector(problem, result.coverage()), running)
+    return float((outcome.value_samples.sum(axis=1) - outcome.cost).min())
+
+
+def test_plan_across_scenarios_pilots_each_scenario():
+    from caresim.planning.pilot import run_pilot
+    from caresim.planning.plan import scenario_configs
+
+    config = tiny_plan_config(
+        n_subscribers=1500, n_months=6, replications=2, planner={"scenarios": ["baseline", "price_war"]}
+    )
+    configs = scenario_configs(config)
+    assert [c.scenario for c in configs] == ["baseline", "price_war"]
+    assert configs[1].market != configs[0].market  # the price war's overrides are applied
+    assert configs[1].population == configs[0].population  # on top of this (shrunk) config
+    pilot = run_pilot(configs)
+    assert set(pilot.responses["scenario"]) == {"baseline", "price_war"}
+    problem = planning_problem(pilot, config)
+    assert problem.n_samples == 4  # two scenarios × two replications, equal weight
+    assert solve(problem).ok

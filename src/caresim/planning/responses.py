@@ -2,9 +2,9 @@
 
 An option (segment × programme) responds to coverage *c* with total value ``c × eligible × effect(c)``,
 where ``effect(c)`` is the pilot's per-assigned effect at level *c*; curves start at (0, 0) and end at the
-highest piloted level (the planner never promises what was not piloted). The mean curve is made concave
-(diminishing returns) by the closest non-increasing sequence of slopes (isotonic regression, weighted by
-piece width); each sample curve is shifted by the same correction, so samples keep their spread.
+highest piloted level (the planner never promises what was not piloted). Each sample's curve (one per
+pilot replication and scenario) is made concave (diminishing returns) by the closest non-increasing sequence
+of slopes (isotonic regression, weighted by piece width); the expected curve is their mean.
 """
 
 from __future__ import annotations
@@ -102,12 +102,14 @@ def concave(coverage: np.ndarray, curve: np.ndarray) -> np.ndarray:
 
 
 def _curves(samples: np.ndarray, coverage: np.ndarray) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...]]:
-    """Concave mean curve and the sample curves shifted alike; ``samples`` is samples × levels (no 0)."""
-    raw = np.hstack([np.zeros((len(samples), 1)), samples])
-    mean = raw.mean(axis=0)
-    fitted = concave(coverage, mean)
-    shifted = raw + (fitted - mean)
-    return tuple(float(x) for x in fitted), tuple(tuple(float(x) for x in row) for row in shifted)
+    """Concave sample curves and their mean; ``samples`` is samples × levels (coverage 0 left out).
+
+    Every sample is made concave, not only the mean: then filling pieces in order is optimal for every
+    sample at once, so risk measures across samples (CVaR) cannot gain by filling pieces out of order.
+    """
+    fitted = np.array([concave(coverage, np.concatenate([[0.0], row])) for row in samples])
+    mean = fitted.mean(axis=0)
+    return tuple(float(x) for x in mean), tuple(tuple(float(x) for x in row) for row in fitted)
 
 
 def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[str, str]] = frozenset()) -> list[Option]:
