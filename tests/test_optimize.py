@@ -348,12 +348,19 @@ def test_bad_samples_and_risk_settings_name_the_key():
         solve(PlanningProblem(options=uneven, budget=10))
 
 
-def test_non_concave_sample_filled_out_of_order_is_noted():
-    option = _option(coverage=(0, 0.5, 1), value=(), value_samples=((0, 0, 300), (0, 400, 400)))
-    plan = solve(PlanningProblem(options=[option], budget=50, risk="cvar", cvar_alpha=0.5))
-    assert plan.objective == pytest.approx(0.5 * 600 * 800 / 1400 - 50)  # pieces d1, d2 with 800 d1 = 600 d2
+def test_non_concave_curve_filled_out_of_order_is_noted():
+    option = _option(coverage=(0, 0.5, 1), value=(0, 50, 400))  # convex: the second piece pays more
+    plan = solve(PlanningProblem(options=[option], budget=50))
+    assert plan.objective == pytest.approx(0.5 * 700 - 50)  # the model fills the steeper second piece first
     assert plan.notes and "later response piece" in plan.notes[0]
-    assert plan.predicted.loc["value", "mean"] == pytest.approx(200)  # samples at coverage 0.5, in order: 0, 400
+    assert plan.predicted.loc["value", "mean"] == pytest.approx(50)  # coverage 0.5 is worth 50, in order
+
+
+def test_no_option_that_can_pay_gives_an_empty_plan():
+    problem = PlanningProblem(options=[_option(value=(0, 10))], budget=100, segment_max_spend={"s1": 50})
+    plan = solve(problem)
+    assert plan.ok and plan.objective == pytest.approx(0)
+    assert plan.coverage()["reward"]["s1"] == pytest.approx(0)
 
 
 def test_service_floor_no_option_can_reach_is_explained():
@@ -369,3 +376,23 @@ def test_fractional_relaxation_goes_to_the_milp_and_duals_come_from_the_fixed_lp
     assert plan.running["reward"] and plan.objective == pytest.approx(100)
     assert plan.coverage()["reward"]["s1"] == pytest.approx(0.5)
     assert plan.binding.set_index("constraint").loc["budget", "shadow_price"] == pytest.approx(4)
+
+
+def test_cvar_refuses_sample_curves_that_are_not_concave():
+    bumpy = Option(
+        segment="s1",
+        programme="reward",
+        eligible=100,
+        cost_per_treated=1.0,
+        coverage=(0, 0.5, 1),
+        value_samples=((0, 10, 40), (0, 20, 30)),
+    )
+    with pytest.raises(ValueError, match=r"value_samples: option s1/reward sample 0 is not concave"):
+        solve(PlanningProblem(options=[bumpy], budget=100, risk="cvar", cvar_alpha=0.5))
+    assert solve(PlanningProblem(options=[bumpy], budget=100, risk="mean")).ok  # the mean (0, 15, 35) is used
+
+
+def test_no_options_is_a_plain_result():
+    plan = solve(PlanningProblem(options=[], budget=10, segment_min_spend={"gone": 5}))
+    assert not plan.ok and plan.status == "no_options"
+    assert plan.explanation == ["there are no care options to choose from"]

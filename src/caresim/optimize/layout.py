@@ -142,6 +142,8 @@ class Layout:
         useful |= np.isin(self.segment[self.piece_option], floors) & (self.poor_slope > 0)
         if problem.extra_constraints:
             useful[:] = True
+        if not useful.any():  # nothing can pay: keep each option's first piece, so HiGHS sees a model (of zeros)
+            useful[self.piece_k == 0] = True
         last = np.zeros(self.n_options, dtype=int)  # pieces kept per option
         np.maximum.at(last, self.piece_option[useful], self.piece_k[useful] + 1)
         self.kept = np.flatnonzero(self.piece_k < last[self.piece_option])
@@ -163,6 +165,8 @@ class Layout:
     def groups(self, keys: np.ndarray) -> dict[object, np.ndarray]:
         """d columns grouped by a per-option key (segment index, channel name, ...)."""
         per_column = keys[self.col_option]
+        if not len(per_column):
+            return {}
         order = np.argsort(per_column, kind="stable")
         values, starts = np.unique(per_column[order], return_index=True)
         return dict(zip(values.tolist(), np.split(order, starts[1:]), strict=True))

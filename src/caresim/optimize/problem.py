@@ -190,6 +190,14 @@ class PlanningProblem:
                 raise ValueError(
                     f"risk: cvar needs sample curves ({key}) on the options for objective {self.objective}"
                 )
+            for o in self.options:  # pieces fill in order for every sample only when every sample is concave
+                for s, curve in enumerate(getattr(o, key)):
+                    slopes = np.diff(np.asarray(curve, dtype=float)) / o.widths
+                    if np.any(np.diff(slopes) > 1e-9 * max(1.0, float(np.abs(slopes).max()))):
+                        raise ValueError(
+                            f"{key}: option {o.segment}/{o.programme} sample {s} is not concave; risk cvar needs "
+                            "concave sample curves (each piece no steeper than the one before)"
+                        )
 
     def _validate_periods(self) -> None:
         periods = len(self.period_budget)

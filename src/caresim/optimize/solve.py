@@ -125,6 +125,8 @@ def solve(problem: PlanningProblem, highs_options: dict[str, object] | None = No
 
 
 def _solve(problem: PlanningProblem, highs_options: dict[str, object] | None) -> Plan:
+    if not problem.options:
+        return Plan(status="no_options", explanation=["there are no care options to choose from"])
     started = time.perf_counter()
     model = build(problem)
     built = time.perf_counter()
