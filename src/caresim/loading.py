@@ -255,10 +255,34 @@ def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> C
     return build_config(compose(for_hydra(overrides)), overrides)
 
 
-def apply_scenario(config: CareConfig, name: str) -> CareConfig:
-    """``config`` with the overrides of scenario file ``name`` applied on top (e.g. to plan across scenarios)."""
-    scenario = read_scenario(name)
-    merged = OmegaConf.merge(OmegaConf.create(config.model_dump(mode="json")), OmegaConf.create(scenario["overrides"]))
-    data = OmegaConf.to_container(merged, resolve=True)
-    data.update(scenario=name, description=scenario["description"])
-    return validate(data)
+def _changes(base: Any, changed: Any) -> Any:
+    """The leaves of ``changed`` that differ from ``base`` (mappings compared key by key, other values whole)."""
+    if isinstance(base, dict) and isinstance(changed, dict):
+        delta = {}
+        for key, value in changed.items():
+            if key not in base:
+                delta[key] = value
+            else:
+                inner = _changes(base[key], value)
+                if inner is not _SAME:
+                    delta[key] = inner
+        return delta or _SAME
+    return _SAME if base == changed else changed
+
+
+_SAME = object()
+
+
+def with_scenario(config: CareConfig, name: str) -> CareConfig:
+    """The config that ``config`` would be had it named scenario ``name``: the defaults, that scenario's file,
+    then every setting in which ``config`` differs from its own scenario (the user's overrides) on top."""
+    own = load_config(config.scenario).model_dump(mode="json")
+    mine = config.model_dump(mode="json")
+    for data in (own, mine):
+        data.pop("scenario"), data.pop("description")
+    delta = _changes(own, mine)
+    other = load_config(name).model_dump(mode="json")
+    if delta is not _SAME:
+        merged = OmegaConf.merge(OmegaConf.create(other), OmegaConf.create(delta))
+        other = OmegaConf.to_container(merged, resolve=True)
+    return validate(other)

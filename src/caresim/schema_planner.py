@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from caresim.lifecycle import CHANNELS
 
@@ -98,7 +98,9 @@ class Planner(_Strict):
     )
     budget_per_period: NonNegative | None = Field(None, description="budget of each period (null: no period limit)")
     retention_target: NonNegative = Field(0.0, description="min_cost: subscribers to keep beyond no care")
-    programmes: list[str] | None = Field(None, description="programmes the planner may use (null: the catalogue)")
+    programmes: Annotated[list[str], Field(min_length=1)] | None = Field(
+        None, description="programmes the planner may use (null: the catalogue)"
+    )
     segment_min_spend: dict[str, NonNegative] = Field(default_factory=dict)
     segment_max_spend: dict[str, NonNegative] = Field(default_factory=dict)
     channel_capacity: dict[Channel, NonNegative] = Field(
@@ -123,3 +125,10 @@ class Planner(_Strict):
     verify: Verify = Verify()
     adjust: Adjust = Adjust()
     frontier: Frontier = Frontier()
+
+    @field_validator("risk")
+    @classmethod
+    def _risk_fits_objective(cls, risk: str, info: ValidationInfo) -> str:
+        if risk == "cvar" and info.data.get("objective") == "min_cost":
+            raise ValueError("cvar needs objective net_value or retained, not min_cost")
+        return risk

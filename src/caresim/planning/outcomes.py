@@ -81,6 +81,8 @@ class Outcomes:
         for g, grade in enumerate(GRADES):
             columns[f"satisfaction_{grade}"] = (self.satisfaction_grade == g).astype(float)
             columns[f"loyalty_{grade}"] = (self.loyalty_grade == g).astype(float)
+        columns["satisfaction_good_or_better"] = (self.satisfaction_grade <= GOOD).astype(float)
+        columns["loyalty_good_or_better"] = (self.loyalty_grade <= GOOD).astype(float)
         return columns
 
 
@@ -94,11 +96,15 @@ def care_cost(model: CareModel) -> np.ndarray:
 
 
 def policy_totals(model: CareModel, twin: Outcomes, lifetime: np.ndarray) -> dict[str, float]:
-    """A run's totals against its no-care twin: value and subscribers kept, cost, net value, grades, limits."""
+    """A run's totals against its no-care twin: value and subscribers kept, cost, net value, grades, loads.
+
+    Grade shares are over everyone who was a subscriber during the horizon, at their last state (churned
+    subscribers as they left), overall and per segment (``poor_share_<segment>``): the basis on which the
+    pilot measures effects on grades, so that the service floor is checked as it was planned.
+    """
     own = Outcomes.of(model, lifetime)
     scale = model.scale
     ever = own.ever_active | twin.ever_active
-    active = own.active_end > 0
     spend = care_cost(model)
     value = float((own.value - twin.value)[ever].sum() * scale)
     totals = {
@@ -106,13 +112,26 @@ def policy_totals(model: CareModel, twin: Outcomes, lifetime: np.ndarray) -> dic
         "retained": float((own.active_end - twin.active_end)[ever].sum() * scale),
         "cost": float(spend.sum()),
         "net_value": value - float(spend.sum()),
-        "active_end": float(active.sum() * scale),
-        "poor_share": float((own.satisfaction_grade[active] == POOR).mean()) if active.any() else float("nan"),
-        "good_or_better_share": float((own.satisfaction_grade[active] <= GOOD).mean()) if active.any() else 0.0,
-        "loyal_share": float((own.loyalty_grade[active] <= GOOD).mean()) if active.any() else 0.0,
+        "active_end": float(own.active_end[own.ever_active].sum() * scale),
     }
+    totals.update(grade_shares(own))
     totals.update(contact_load(model))
+    for s, segment in enumerate(model.segments.names):
+        mine = own.ever_active & (own.segment == s)
+        totals[f"poor_share_{segment}"] = float((own.satisfaction_grade[mine] == POOR).mean()) if mine.any() else 0.0
     return totals
+
+
+def grade_shares(outcomes: Outcomes) -> dict[str, float]:
+    """Shares of Poor and of Good-or-better satisfaction, and of Good-or-better loyalty, among the ever active."""
+    ever = outcomes.ever_active
+    if not ever.any():
+        return {"poor_share": 0.0, "good_or_better_share": 0.0, "loyal_share": 0.0}
+    return {
+        "poor_share": float((outcomes.satisfaction_grade[ever] == POOR).mean()),
+        "good_or_better_share": float((outcomes.satisfaction_grade[ever] <= GOOD).mean()),
+        "loyal_share": float((outcomes.loyalty_grade[ever] <= GOOD).mean()),
+    }
 
 
 def contact_load(model: CareModel) -> dict[str, float]:

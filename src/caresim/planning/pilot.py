@@ -22,7 +22,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from caresim.lifecycle import GOOD, POOR
+from caresim.lifecycle import GOOD, GRADES, POOR
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes, remaining_lifetime, run_model
 from caresim.planning.seeds import derived_seed
@@ -30,7 +30,16 @@ from caresim.policy import CarePolicy
 from caresim.schema import CareConfig
 from caresim.simulate import build_model
 
-OUTCOMES = ("value", "retained", "satisfaction_poor", "satisfaction_good_or_better", "loyalty_good_or_better")
+OUTCOMES = (
+    "value",
+    "retained",
+    "satisfaction",
+    "loyalty",
+    *(f"satisfaction_{grade}" for grade in GRADES),
+    *(f"loyalty_{grade}" for grade in GRADES),
+    "satisfaction_good_or_better",
+    "loyalty_good_or_better",
+)
 
 
 @dataclass
@@ -103,12 +112,14 @@ def _replicate(config: CareConfig, programmes: tuple[str, ...], tick: Callable[[
     lifetime = remaining_lifetime(twin_model, settings.months_after_horizon)
     twin = Outcomes.of(twin_model, lifetime)
     frames["segments"].append(_segment_facts(twin_model, twin, lifetime))
+    no_care = _eligible_counts(twin_model, programmes)
     for level in settings.coverage_levels:
         model = run_model(build_model(config, {name: level for name in programmes}))
         if tick:
             tick()
         measured = _Measured(model, Outcomes.of(model, lifetime), twin if settings.paired else None)
-        frames["responses"].append(measured.responses(programmes).assign(level=level))
+        responses = measured.responses(programmes).merge(no_care, on=["segment", "programme"], how="left")
+        frames["responses"].append(responses.assign(level=level))
         frames["overlaps"].append(measured.overlaps(programmes).assign(level=level))
         frames["profile"].append(_contact_profile(model, programmes))
     return frames
@@ -120,19 +131,8 @@ class _Measured:
     def __init__(self, model, own: Outcomes, twin: Outcomes | None) -> None:
         self.model, self.own = model, own
         base = own.columns()
-        twin_columns = twin.columns() if twin is not None else None
-        self.delta = {
-            name: base[name] - (twin_columns[name] if twin_columns is not None else 0.0)
-            for name in ("value", "retained", "satisfaction", "loyalty")
-        }
-        poor = (own.satisfaction_grade == POOR).astype(float)
-        good = (own.satisfaction_grade <= GOOD).astype(float)
-        loyal = (own.loyalty_grade <= GOOD).astype(float)
-        if twin is not None:
-            poor = poor - (twin.satisfaction_grade == POOR)
-            good = good - (twin.satisfaction_grade <= GOOD)
-            loyal = loyal - (twin.loyalty_grade <= GOOD)
-        self.delta.update(satisfaction_poor=poor, satisfaction_good_or_better=good, loyalty_good_or_better=loyal)
+        twin_columns = twin.columns() if twin is not None else {}
+        self.delta = {name: base[name] - twin_columns.get(name, 0.0) for name in OUTCOMES}
 
     def _groups(self, p: int, s: int) -> tuple[np.ndarray, np.ndarray]:
         state, n = self.model.state, self.model.state.n
@@ -216,6 +216,21 @@ class _Measured:
         return pd.DataFrame(rows)
 
 
+def _eligible_counts(model, programmes: tuple[str, ...]) -> pd.DataFrame:
+    """Real subscribers who met each programme's key moment while eligible, per segment (care or not)."""
+    state, n = model.state, model.state.n
+    rows = []
+    for name in programmes:
+        p = model.programmes.names.index(name)
+        eligible = state.ever_active[:n] & state.ever_eligible[p, :n]
+        counts = np.bincount(state.segment[:n][eligible], minlength=len(model.segments.names)) * model.scale
+        rows += [
+            {"segment": segment, "programme": name, "eligible_no_care": float(counts[s])}
+            for s, segment in enumerate(model.segments.names)
+        ]
+    return pd.DataFrame(rows)
+
+
 def _segment_facts(model, twin: Outcomes, lifetime: np.ndarray) -> pd.DataFrame:
     """Per segment under no care: mean active subscribers, subscribers ever active, churn, Poor share."""
     records, scale = model.records, model.scale
@@ -223,16 +238,14 @@ def _segment_facts(model, twin: Outcomes, lifetime: np.ndarray) -> pd.DataFrame:
     exposed = records.stock["active_start"].sum(axis=0)
     rows = []
     for s, segment in enumerate(model.segments.names):
-        mine = twin.segment == s
-        ever = mine & twin.ever_active
-        active = ever & (twin.active_end > 0)
+        ever = (twin.segment == s) & twin.ever_active
         rows.append(
             {
                 "segment": segment,
                 "active_mean": float(records.stock["active"][:, s].mean() * scale),
                 "ever_active": float(ever.sum() * scale),
                 "churn_rate": float(churned[s] / exposed[s]) if exposed[s] else 0.0,
-                "poor_share": float((twin.satisfaction_grade[active] == POOR).mean()) if active.any() else 0.0,
+                "poor_share": float((twin.satisfaction_grade[ever] == POOR).mean()) if ever.any() else 0.0,
                 "value_per_subscriber_month": float(model.segments.revenue_mean[s] * model.segments.margin[s]),
                 "remaining_lifetime_months": float(lifetime[s]),
             }

@@ -2,36 +2,42 @@
 
 1. Pilot every planned programme in the scenario (or in each of ``planner.scenarios``).
 2. Optimise the care mix on the pilot's response curves (``caresim.optimize``, plain data in and out).
-3. Simulate the plan with fresh seeds. Options whose treated subscribers stay Fair or worse (domain.md's
-   success rule) are dropped and the plan is optimised again, until no new option fails or
-   ``planner.adjust.max_rounds`` is reached; every round is reported.
-4. Simulate baselines that spend the same money on the same seeds; report predicted against simulated.
-5. Re-optimise over a range of budgets (the frontier), predicted from the pilot.
+3. Simulate the plan with fresh seeds (in every scenario). Options whose treated subscribers stay Fair or
+   worse (domain.md's success rule) are dropped and the plan is optimised again, until no new option fails
+   or ``planner.adjust.max_rounds`` is reached; every round is reported.
+4. Simulate baselines that spend the same budget on the same seeds; report predicted against simulated.
+5. Re-optimise over a range of budgets (the frontier), with the options the adjustment loop dropped left out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from caresim.loading import apply_scenario
+from caresim.errors import ConfigError
+from caresim.loading import with_scenario
 from caresim.optimize import Plan, PlanningProblem, solve
 from caresim.planning.baselines import baseline_plans, predict
 from caresim.planning.cache import RunCache
 from caresim.planning.pilot import PilotResult, run_pilot
 from caresim.planning.report import PlanReport, allocation_table, frontier_budgets
-from caresim.planning.responses import estimates, overlap_estimates, planning_problem
+from caresim.planning.responses import estimates, overlap_estimates, planning_problem, unplannable
 from caresim.planning.verify import Verifier, compare
 from caresim.schema import CareConfig
 
+MIN_SIMULATED_PER_SEGMENT = 10
+Excluded = frozenset[tuple[str, str]]
+
 
 def scenario_configs(config: CareConfig) -> list[CareConfig]:
-    """The config itself, or, per scenario of ``planner.scenarios``, the config with that scenario's overrides."""
+    """The config itself, or, per scenario of ``planner.scenarios``, the config that names that scenario
+    (defaults, that scenario's file, then this config's own changes on top)."""
     if not config.planner.scenarios:
         return [config]
-    return [apply_scenario(config, name) for name in config.planner.scenarios]
+    return [with_scenario(config, name) for name in config.planner.scenarios]
 
 
 def cache_folder(config: CareConfig) -> Path:
@@ -39,55 +45,60 @@ def cache_folder(config: CareConfig) -> Path:
     return Path(config.run.output_dir) / ".cache" / "planner"
 
 
+def check_scales(configs: list[CareConfig]) -> None:
+    """Refuse a pilot or run scale that leaves a segment with too few simulated subscribers to measure."""
+    for config in configs:
+        for key, scale in (("planner.pilot.scale", config.planner.pilot.scale), ("run.scale", config.run.scale)):
+            scale = scale or config.run.scale
+            for name, segment in config.population.segments.items():
+                if segment.size / scale < MIN_SIMULATED_PER_SEGMENT:
+                    raise ConfigError(
+                        f"{key}: {scale:g} leaves segment {name} with {segment.size / scale:.1f} simulated "
+                        f"subscribers; at most {segment.size / MIN_SIMULATED_PER_SEGMENT:g} keeps "
+                        f"{MIN_SIMULATED_PER_SEGMENT}"
+                    )
+
+
 def _n_runs(config: CareConfig, n_scenarios: int) -> int:
     planner = config.planner
     pilot = n_scenarios * planner.pilot.n_replications * (1 + len(planner.pilot.coverage_levels))
-    verify = planner.verify.n_replications * (2 + len(planner.verify.baselines) + planner.adjust.max_rounds)
-    return pilot + verify
+    policies = 2 + len(planner.verify.baselines) + planner.adjust.max_rounds
+    return pilot + n_scenarios * planner.verify.n_replications * policies
 
 
-def plan(config: CareConfig, progress: bool | None = None) -> PlanReport:
-    """Plan the care mix for ``config`` and check it by simulation; see the module docstring."""
+def plan(
+    config: CareConfig, progress: bool | None = None, extra_constraints: Sequence[Callable] = ()
+) -> PlanReport:
+    """Plan the care mix for ``config`` and check it by simulation; see the module docstring.
+
+    ``extra_constraints`` are functions ``f(model, problem)`` adding named Pyomo constraints to the model
+    (see ``caresim.optimize.build``); they apply to every plan made here, the frontier's included.
+    """
     configs = scenario_configs(config)
+    check_scales(configs)
     cache = RunCache(cache_folder(config) if config.planner.resume else None)
     show = config.run.progress if progress is None else progress
+    extras = tuple(extra_constraints)
     with tqdm(total=_n_runs(config, len(configs)), desc="planning", unit="run", disable=not show) as bar:
         tick = lambda: bar.update(1)  # noqa: E731
         bar.set_postfix_str("pilot")
         pilot = run_pilot(configs, tick, cache)
         bar.set_postfix_str("optimise and verify")
-        verifier = Verifier(config, tick, cache)
-        excluded: frozenset[tuple[str, str]] = frozenset()
-        rounds = []
-        for round_no in range(config.planner.adjust.max_rounds + 1):
-            problem = planning_problem(pilot, config, excluded)
-            result = solve(problem)
-            record = {"round": round_no, "status": result.status, "excluded": sorted(excluded), "failed": []}
-            rounds.append(record)
-            if not result.ok:
-                break
-            record.update(objective=result.objective, cost=result.total_cost, plan=result)
-            failed = verifier.failed_options(result.coverage())
-            record["failed"] = sorted(zip(failed.segment, failed.programme, strict=True))
-            new = set(record["failed"]) - excluded
-            if not new:
-                break
-            excluded = excluded | new
-        final = next((r for r in reversed(rounds) if r.get("plan") is not None), None)
-        chosen: Plan = final["plan"] if final else result
-        problem = planning_problem(pilot, config, frozenset(final["excluded"]) if final else excluded)
+        verifier = Verifier(configs, tick, cache)
+        rounds, chosen, excluded = _adjust(pilot, config, verifier, extras)
+        problem = planning_problem(pilot, config, excluded, extra_constraints=extras)
         comparison = predicted = simulated = None
         if chosen.ok:
             bar.set_postfix_str("baselines")
             coverage = {p: dict(s) for p, s in chosen.coverage().items()}
-            money = predict(problem, coverage)["cost"]
+            money = chosen.total_cost if config.planner.objective == "min_cost" else config.planner.budget
             baselines = baseline_plans(problem, money, config.planner.verify.baselines, pilot.segments)
             policies = {"plan": coverage, **baselines}
             predicted = _predicted_table(problem, policies)
             simulated = pd.concat([verifier.totals(name, c) for name, c in policies.items()], ignore_index=True)
-            comparison = compare(simulated, predicted, reference="plan")
+            comparison = compare(simulated, predicted, reference="plan", alpha=config.planner.cvar_alpha)
         bar.set_postfix_str("frontier")
-        frontier, frontier_plans = _frontier(pilot, config)
+        frontier, frontier_plans = _frontier(pilot, config, excluded, extras)
     return PlanReport(
         config=config,
         plan=chosen,
@@ -104,6 +115,42 @@ def plan(config: CareConfig, progress: bool | None = None) -> PlanReport:
     )
 
 
+def _solve(pilot: PilotResult, config: CareConfig, excluded: Excluded, budget: float | None, extras: tuple) -> Plan:
+    """Solve the planning problem, or say in words why no plan can meet limits where nothing can be offered."""
+    problem = planning_problem(pilot, config, excluded, budget=budget, extra_constraints=extras)
+    reasons = unplannable(pilot, config, problem)
+    if reasons:
+        return Plan(status="infeasible" if problem.options else "no_options", explanation=reasons)
+    return solve(problem)
+
+
+def _adjust(
+    pilot: PilotResult, config: CareConfig, verifier: Verifier, extras: tuple
+) -> tuple[list[dict[str, object]], Plan, Excluded]:
+    """The adjustment loop: plan, simulate, drop the options that failed, plan again. Returns the rounds, the
+    last plan that could be made, and the options excluded for it."""
+    excluded: Excluded = frozenset()
+    rounds: list[dict[str, object]] = []
+    chosen, chosen_excluded = None, excluded
+    for round_no in range(config.planner.adjust.max_rounds + 1):
+        result = _solve(pilot, config, excluded, None, extras)
+        record: dict[str, object] = {"round": round_no, "status": result.status, "excluded": sorted(excluded)}
+        record["failed"] = []
+        rounds.append(record)
+        if not result.ok:
+            chosen = chosen or result
+            break
+        chosen, chosen_excluded = result, excluded
+        record.update(objective=result.objective, cost=result.total_cost)
+        failed = verifier.failed_options(result.coverage())
+        record["failed"] = sorted(zip(failed.segment, failed.programme, strict=True))
+        new = set(record["failed"]) - excluded
+        if not new:
+            break
+        excluded = excluded | new
+    return rounds, chosen, chosen_excluded
+
+
 def _predicted_table(problem: PlanningProblem, policies: dict[str, dict[str, dict[str, float]]]) -> pd.DataFrame:
     """Predicted totals of each policy, from the pilot's curves."""
     rows = []
@@ -114,21 +161,21 @@ def _predicted_table(problem: PlanningProblem, policies: dict[str, dict[str, dic
     return pd.DataFrame(rows)
 
 
-def _frontier(pilot: PilotResult, config: CareConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frontier(
+    pilot: PilotResult, config: CareConfig, excluded: Excluded, extras: tuple
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The plan re-optimised at each budget: predicted value, subscribers kept and Poor share, with the plan."""
+    weights = pilot.segments.groupby("segment")["ever_active"].mean()
     rows, plans = [], []
     for budget in frontier_budgets(config):
-        problem = planning_problem(pilot, config, budget=budget)
-        result = solve(problem)
-        row = {"budget": budget, "status": result.status}
+        result = _solve(pilot, config, excluded, budget, extras)
+        row: dict[str, object] = {"budget": budget, "status": result.status}
         if result.ok:
-            coverage = result.coverage()
-            forecast = predict(problem, coverage)
+            problem = planning_problem(pilot, config, excluded, budget=budget, extra_constraints=extras)
+            forecast = predict(problem, result.coverage())
             poor = forecast.pop("poor_share_by_segment")
-            sizes = problem.segment_size
-            total = sum(sizes.values())
             row.update(forecast)
-            row["poor_share"] = sum(poor.get(s, 0.0) * n for s, n in sizes.items()) / total if total else 0.0
+            row["poor_share"] = sum(poor.get(s, 0.0) * n for s, n in weights.items()) / weights.sum()
             plans.append(allocation_table(result).assign(budget=budget))
         rows.append(row)
     return pd.DataFrame(rows), (pd.concat(plans, ignore_index=True) if plans else pd.DataFrame())

@@ -2,9 +2,10 @@
 
 An option (segment × programme) responds to coverage *c* with total value ``c × eligible × effect(c)``,
 where ``effect(c)`` is the pilot's per-assigned effect at level *c*; curves start at (0, 0) and end at the
-highest piloted level (the planner never promises what was not piloted). Each sample's curve (one per
-pilot replication and scenario) is made concave (diminishing returns) by the closest non-increasing sequence
-of slopes (isotonic regression, weighted by piece width); the expected curve is their mean.
+highest piloted level (the planner never promises what was not piloted). The mean curve is made concave
+(diminishing returns) by the closest non-increasing sequence of slopes (isotonic regression, weighted by
+piece width); each sample curve (one per pilot replication and scenario) is shifted by the same correction,
+so samples keep their spread and their mean is the fitted curve.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from caresim.planning.shrinkage import shrink
 from caresim.schema import CareConfig
 
 EFFECTS = tuple(f"effect_{name}" for name in OUTCOMES)
+#: the effects the planner's curves are built from (and shrunk)
+PLANNED = ("effect_value", "effect_retained", "effect_satisfaction_poor", "effect_loyalty_good_or_better")
 ESTIMATED = (
     *EFFECTS,
     "cost_per_assigned",
@@ -50,13 +53,13 @@ def estimates(pilot: PilotResult, config: CareConfig) -> pd.DataFrame:
     """Per level × segment × programme: each measured quantity's mean and 95% interval across samples, and
     the effects as the planner uses them (``*_planned``: shrunk across segments when shrinkage is on)."""
     keys = ["level", "segment", "programme"]
-    planned = shrunk_responses(pilot, config).groupby(keys, sort=False)[list(EFFECTS)].mean()
+    planned = shrunk_responses(pilot, config).groupby(keys, sort=False)[list(PLANNED)].mean()
     rows = []
     for key, group in pilot.responses.groupby(keys, sort=False):
         row: dict[str, object] = dict(zip(keys, key, strict=True), samples=len(group))
         for column in ESTIMATED:
             row[column], row[f"{column}_low"], row[f"{column}_high"] = interval(group[column])
-        for column in EFFECTS:
+        for column in PLANNED:
             row[f"{column}_planned"] = float(planned.loc[key, column])
         rows.append(row)
     return pd.DataFrame(rows)
@@ -64,20 +67,28 @@ def estimates(pilot: PilotResult, config: CareConfig) -> pd.DataFrame:
 
 def overlap_estimates(pilot: PilotResult) -> pd.DataFrame:
     """Per segment × pair sharing a trigger or channel: the interaction of their effects on value, per
-    subscriber eligible for both, pooled over levels, with its interval; 'additive' when 0 is inside it."""
+    subscriber eligible for both, averaged over levels within each replication (a replication's levels share
+    its seed and twin, so they are not independent), with its interval across replications; 'additive'
+    when 0 is inside the interval."""
     overlaps = pilot.overlaps
+    keys = ["segment", "programme_a", "programme_b", "shared"]
     if overlaps.empty:
-        return pd.DataFrame(columns=["segment", "programme_a", "programme_b", "shared", "interaction_value"])
+        return pd.DataFrame(columns=[*keys, "interaction_value", "verdict"])
+    per_replication = overlaps.groupby([*keys, "scenario", "replication"], sort=False)[
+        ["interaction_value", "both_eligible"]
+    ].mean()
     rows = []
-    for key, group in overlaps.groupby(["segment", "programme_a", "programme_b", "shared"], sort=False):
+    for key, group in per_replication.groupby(level=keys, sort=False):
         mean, low, high = interval(group["interaction_value"])
-        measured = not math.isnan(low)
-        verdict = "additive" if measured and low <= 0 <= high else ("not measured" if not measured else "")
-        if measured and not verdict:
+        if math.isnan(low):
+            verdict = "not measured"
+        elif low <= 0 <= high:
+            verdict = "additive"
+        else:
             verdict = "sub-additive" if high < 0 else "super-additive"
         rows.append(
             dict(
-                zip(["segment", "programme_a", "programme_b", "shared"], key, strict=True),
+                zip(keys, key, strict=True),
                 both_eligible=float(group["both_eligible"].mean()),
                 interaction_value=mean,
                 interaction_low=low,
@@ -89,8 +100,8 @@ def overlap_estimates(pilot: PilotResult) -> pd.DataFrame:
 
 
 def shrunk_responses(pilot: PilotResult, config: CareConfig) -> pd.DataFrame:
-    """The pilot's responses, effects shrunk across segments when ``planner.pilot.shrinkage`` is on."""
-    return shrink(pilot.responses, EFFECTS) if config.planner.pilot.shrinkage else pilot.responses
+    """The pilot's responses, the planned effects shrunk across segments when ``planner.pilot.shrinkage`` is on."""
+    return shrink(pilot.responses, PLANNED) if config.planner.pilot.shrinkage else pilot.responses
 
 
 def concave(coverage: np.ndarray, curve: np.ndarray) -> np.ndarray:
@@ -102,14 +113,17 @@ def concave(coverage: np.ndarray, curve: np.ndarray) -> np.ndarray:
 
 
 def _curves(samples: np.ndarray, coverage: np.ndarray) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...]]:
-    """Concave sample curves and their mean; ``samples`` is samples × levels (coverage 0 left out).
+    """The concave fit of the mean curve, and the sample curves shifted by the same correction (so that they
+    keep their spread and their mean is the fit); ``samples`` is samples × levels (coverage 0 left out).
 
-    Every sample is made concave, not only the mean: then filling pieces in order is optimal for every
-    sample at once, so risk measures across samples (CVaR) cannot gain by filling pieces out of order.
+    Only the mean is fitted: fitting each noisy sample raises the points between the ends of every one of
+    them (a fit to a concave shape never lowers them), which inflated predictions about twofold.
     """
-    fitted = np.array([concave(coverage, np.concatenate([[0.0], row])) for row in samples])
-    mean = fitted.mean(axis=0)
-    return tuple(float(x) for x in mean), tuple(tuple(float(x) for x in row) for row in fitted)
+    raw = np.hstack([np.zeros((len(samples), 1)), samples])
+    mean = raw.mean(axis=0)
+    fitted = concave(coverage, mean)
+    shifted = raw + (fitted - mean)
+    return tuple(float(x) for x in fitted), tuple(tuple(float(x) for x in row) for row in shifted)
 
 
 def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[str, str]] = frozenset()) -> list[Option]:
@@ -126,7 +140,9 @@ def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[st
         measured = group[["effect_value", "effect_retained", "effect_satisfaction_poor"]].notna().all(axis=None)
         if not measured or len(group) != n_samples * len(levels) or group["eligible"].min() <= 0:
             continue
-        eligible = float(group["eligible"].mean())
+        # care changes who meets a key moment (fewer complaints, more subscribers staying for a reward); the
+        # larger of the counts under no care and under any piloted level keeps the plan's spend an upper bound
+        eligible = max(float(group["eligible_no_care"].mean()), float(group.groupby("level")["eligible"].mean().max()))
         scale = coverage[1:] * eligible
 
         def effect(name: str, group=group) -> np.ndarray:
@@ -179,8 +195,13 @@ def planning_problem(
     config: CareConfig,
     excluded: frozenset[tuple[str, str]] = frozenset(),
     budget: float | None = None,
+    extra_constraints: tuple = (),
 ) -> PlanningProblem:
-    """The optimiser's problem: the pilot's options and the config's objective and limits."""
+    """The optimiser's problem: the pilot's options and the config's objective and limits.
+
+    Limits on segments where no option can be offered are left out here (they hold, or cannot be met
+    whatever the plan: ``unplannable`` says which).
+    """
     planner = config.planner
     facts = pilot.segments.groupby("segment")[["active_mean", "poor_share"]].mean()
     periods = n_periods(config)
@@ -190,6 +211,7 @@ def planning_problem(
     offered = options(pilot, config, excluded)
     running = {option.programme for option in offered}
     channels = {option.channel for option in offered}
+    segments = {option.segment for option in offered}
     months = config.run.n_months
     fixed = {p: config.catalogue[p].cost_fixed_per_month * months for p in pilot.programmes if p in running}
     return PlanningProblem(
@@ -198,14 +220,40 @@ def planning_problem(
         fixed_cost=fixed,
         objective=planner.objective,
         retention_target=planner.retention_target,
-        segment_min_spend=dict(planner.segment_min_spend),
-        segment_max_spend=dict(planner.segment_max_spend),
+        segment_min_spend={s: x for s, x in planner.segment_min_spend.items() if s in segments},
+        segment_max_spend={s: x for s, x in planner.segment_max_spend.items() if s in segments},
         channel_capacity={c: x for c, x in planner.channel_capacity.items() if c in channels},
         segment_size=facts["active_mean"].to_dict(),
         max_contacts_per_subscriber_month=planner.max_contacts_per_subscriber_month,
         poor_share=facts["poor_share"].to_dict(),
-        max_poor_share=dict(planner.max_poor_share),
+        max_poor_share={s: x for s, x in planner.max_poor_share.items() if s in segments},
         risk=planner.risk,
         cvar_alpha=planner.cvar_alpha,
         period_budget=period_budget,
+        extra_constraints=list(extra_constraints),
     )
+
+
+def unplannable(pilot: PilotResult, config: CareConfig, problem: PlanningProblem) -> list[str]:
+    """Limits no plan can meet because no option can be offered where they apply, in plain words."""
+    planner = config.planner
+    segments = {option.segment for option in problem.options}
+    poor = pilot.segments.groupby("segment")["poor_share"].mean()
+    reasons = []
+    if not problem.options:
+        unmeasured = sorted(set(pilot.programmes) - set(pilot.responses.dropna(subset=["effect_value"]).programme))
+        reasons.append(
+            "no care option can be offered: no planned programme was measured in the pilot with an assigned and a "
+            f"control group in every sample and level (never measured: {', '.join(unmeasured) or 'none'}; "
+            f"dropped by the adjustment loop or never eligible: the rest)"
+        )
+    for segment, low in planner.segment_min_spend.items():
+        if low > 0 and segment not in segments:
+            reasons.append(f"segment {segment}: minimum spend {low:,.2f}, but no planned programme can be offered")
+    for segment, floor in planner.max_poor_share.items():
+        if segment not in segments and poor.get(segment, 0.0) > floor:
+            reasons.append(
+                f"segment {segment}: the share of Poor satisfaction is {poor[segment]:.1%} without care, above the "
+                f"floor of {floor:.1%}, and no planned programme can be offered there"
+            )
+    return reasons

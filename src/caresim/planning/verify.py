@@ -1,12 +1,15 @@
 """Checking plans by simulation: each policy is run at the scenario's own scale with fresh seeds (never the
 pilot's), next to a no-care twin of the same seed, and valued against it subscriber by subscriber.
 
-Runs are cached by policy and replication, so the adjustment loop and the baseline comparison never run the
-same policy on the same seed twice.
+With several scenarios every policy is run in each of them, on the same seeds; a replication's figure is
+the mean over the scenarios (equal weight, as in the pilot), and CVaR is taken over every scenario ×
+replication. Runs are cached by scenario, policy and replication, so the adjustment loop and the baseline
+comparison never run the same policy on the same seed twice.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -31,35 +34,24 @@ def _key(coverage: Coverage) -> tuple:
 
 
 class Verifier:
-    """Simulates policies over ``n_replications`` fresh seeds; one no-care twin per seed."""
+    """Simulates policies in each scenario config over ``verify.n_replications`` fresh seeds."""
 
     def __init__(
-        self, config: CareConfig, tick: Callable[[], None] | None = None, cache: RunCache | None = None
+        self, configs: list[CareConfig], tick: Callable[[], None] | None = None, cache: RunCache | None = None
     ) -> None:
-        self.config = config
-        self.n_replications = config.planner.verify.n_replications
+        self.configs = configs
+        self.n_replications = configs[0].planner.verify.n_replications
         self.tick = tick
         self.cache = cache or RunCache(None)
-        self.cap_months = config.planner.pilot.months_after_horizon
-        self._twins: dict[int, tuple[Outcomes, np.ndarray]] = {}
+        self.cap_months = configs[0].planner.pilot.months_after_horizon
+        self._twins: dict[tuple[int, int], tuple[Outcomes, np.ndarray]] = {}
         self._runs: dict[tuple, list[dict[str, object]]] = {}
 
-    def _config(self, replication: int) -> CareConfig:
-        seed = derived_seed(self.config.run.seed, "verify", replication)
-        run = self.config.run.model_copy(update={"seed": seed, "progress": False})
-        return self.config.model_copy(update={"run": run})
-
-    def _twin(self, replication: int) -> tuple[Outcomes, np.ndarray]:
-        if replication not in self._twins:
-            config = self._config(replication)
-
-            def compute() -> tuple[Outcomes, np.ndarray]:
-                model = run_model(build_model(config, {}))
-                lifetime = remaining_lifetime(model, self.cap_months)
-                return Outcomes.of(model, lifetime), lifetime
-
-            self._twins[replication] = self._cached(("twin", run_identity(config), self.cap_months), compute)
-        return self._twins[replication]
+    def _config(self, scenario: int, replication: int) -> CareConfig:
+        config = self.configs[scenario]
+        seed = derived_seed(self.configs[0].run.seed, "verify", replication, scenario)
+        run = config.run.model_copy(update={"seed": seed, "progress": False})
+        return config.model_copy(update={"run": run})
 
     def _cached(self, parts: tuple, compute: Callable[[], object]):
         result = self.cache.get_or_run(self.cache.key(*parts), compute)
@@ -67,34 +59,52 @@ class Verifier:
             self.tick()
         return result
 
+    def _twin(self, scenario: int, replication: int) -> tuple[Outcomes, np.ndarray]:
+        if (scenario, replication) not in self._twins:
+            config = self._config(scenario, replication)
+
+            def compute() -> tuple[Outcomes, np.ndarray]:
+                model = run_model(build_model(config, {}))
+                lifetime = remaining_lifetime(model, self.cap_months)
+                return Outcomes.of(model, lifetime), lifetime
+
+            parts = ("twin", run_identity(config), self.cap_months)
+            self._twins[(scenario, replication)] = self._cached(parts, compute)
+        return self._twins[(scenario, replication)]
+
     def runs(self, coverage: Coverage) -> list[dict[str, object]]:
-        """Per replication: the policy's totals against no care, and its programme evaluation table."""
+        """Per scenario × replication: the policy's totals against no care and its programme evaluation."""
         key = _key(coverage)
         if key not in self._runs:
             results = []
             policy = {p: dict(shares) for p, shares in coverage.items()}
-            for replication in range(self.n_replications):
-                twin, lifetime = self._twin(replication)
-                config = self._config(replication)
+            for scenario in range(len(self.configs)):
+                for replication in range(self.n_replications):
+                    twin, lifetime = self._twin(scenario, replication)
+                    config = self._config(scenario, replication)
 
-                def compute(config=config, twin=twin, lifetime=lifetime) -> dict[str, object]:
-                    model = run_model(build_model(config, policy))
-                    return {"totals": policy_totals(model, twin, lifetime), "programmes": evaluate_programmes(model)}
+                    def compute(config=config, twin=twin, lifetime=lifetime) -> dict[str, object]:
+                        model = run_model(build_model(config, policy))
+                        totals = policy_totals(model, twin, lifetime)
+                        return {"totals": totals, "programmes": evaluate_programmes(model)}
 
-                parts = ("policy", run_identity(config), key, self.cap_months)
-                results.append(self._cached(parts, compute))
+                    done = self._cached(("policy", run_identity(config), key, self.cap_months), compute)
+                    results.append({**done, "scenario": config.scenario, "replication": replication})
             self._runs[key] = results
         return self._runs[key]
 
     def totals(self, name: str, coverage: Coverage) -> pd.DataFrame:
-        """One row per replication: the policy's simulated totals."""
-        rows = [{"policy": name, "replication": r, **run["totals"]} for r, run in enumerate(self.runs(coverage))]
+        """One row per scenario × replication: the policy's simulated totals."""
+        rows = [
+            {"policy": name, "scenario": run["scenario"], "replication": run["replication"], **run["totals"]}
+            for run in self.runs(coverage)
+        ]
         return pd.DataFrame(rows)
 
     def failed_options(self, coverage: Coverage) -> pd.DataFrame:
         """Segment × programme of the plan whose treated subscribers stayed Fair or worse (domain.md's success
-        rule) in most replications, with the share of replications in which they failed."""
-        frames = [run["programmes"].assign(replication=r) for r, run in enumerate(self.runs(coverage))]
+        rule) in most runs (scenarios × replications), with the share of runs in which they failed."""
+        frames = [run["programmes"] for run in self.runs(coverage)]
         table = pd.concat(frames, ignore_index=True)
         planned = {(s, p) for p, shares in coverage.items() for s, x in shares.items() if x > 0}
         table = table[[(s, p) in planned for s, p in zip(table.segment, table.programme, strict=True)]]
@@ -106,19 +116,36 @@ class Verifier:
         return summary[summary["failed_share"] > 0.5].reset_index(drop=True)
 
 
-def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Per policy: simulated metrics with 95% intervals across replications, predicted ones with theirs, and
-    the paired difference of net value against ``reference`` (same seeds) with its interval."""
+def cvar(values: np.ndarray, alpha: float) -> float:
+    """Mean of the worst ``alpha`` share of equally weighted samples (the lower tail)."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    n = len(ordered)
+    if n == 0:
+        return math.nan
+    tail = alpha * n
+    whole = math.floor(tail)
+    total = ordered[:whole].sum() + (tail - whole) * (ordered[whole] if whole < n else 0.0)
+    return float(total / tail)
+
+
+def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str, alpha: float) -> pd.DataFrame:
+    """Per policy: simulated metrics with 95% intervals across replications (each the mean over scenarios),
+    the CVaR of net value over scenario × replication runs, predicted metrics with their intervals, and the
+    paired difference in net value against ``reference`` (same seeds) with its interval."""
     rows = []
-    reference_net = simulated[simulated.policy == reference].set_index("replication")["net_value"]
-    for name, group in simulated.groupby("policy", sort=False):
+    numeric = [c for c in simulated.columns if c not in ("policy", "scenario", "replication")]
+    per_replication = simulated.groupby(["policy", "replication"], sort=False)[numeric].mean()
+    reference_net = per_replication.loc[reference, "net_value"]
+    for name, group in per_replication.groupby(level="policy", sort=False):
+        group = group.droplevel("policy")
         row: dict[str, object] = {"policy": name}
         for metric in METRICS:
             row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = interval(group[metric])
-        difference = group.set_index("replication")["net_value"] - reference_net
+        row["net_value_cvar"] = cvar(simulated.loc[simulated.policy == name, "net_value"].to_numpy(), alpha)
+        difference = group["net_value"] - reference_net
         row["net_value_vs_plan"], row["net_value_vs_plan_low"], row["net_value_vs_plan_high"] = interval(difference)
-        for column in (c for c in group if c.startswith(("contacts_", "max_contacts_"))):
-            row[column] = float(group[column].max())  # the worst replication
+        for column in (c for c in numeric if c.startswith(("contacts_", "max_contacts_", "poor_share_"))):
+            row[column] = float(simulated.loc[simulated.policy == name, column].max())  # the worst run
         if name in set(predicted.policy):
             forecast = predicted.set_index("policy").loc[name]
             for metric in ("net_value", "retained", "cost"):
