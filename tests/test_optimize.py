@@ -7,6 +7,7 @@ import pyomo.environ as pyo
 import pytest
 
 from caresim.optimize import Option, PlanningProblem, evaluate_plan, solve
+from caresim.optimize.evaluate import Outcome, coverage_vector, cvar
 from caresim.optimize.layout import Layout
 
 
@@ -264,7 +265,7 @@ def test_cvar_of_retained_subscribers():
 def test_predicted_outcome_has_intervals_from_the_samples():
     plan = solve(_two_risky_options())
     predicted = plan.predicted
-    assert list(predicted.index) == ["net_value", "value", "retained", "cost"]
+    assert list(predicted.index) == ["net_value", "value", "retained", "loyal", "cost"]
     assert predicted.loc["net_value", "mean"] == pytest.approx(150)
     assert predicted.loc["net_value", "low"] == pytest.approx(7.5)  # 2.5 % between 0 and 300
     assert predicted.loc["net_value", "high"] == pytest.approx(292.5)
@@ -339,7 +340,7 @@ def test_bad_samples_and_risk_settings_name_the_key():
         _option(value_samples=((0, 1), (0, 1, 2)))
     with pytest.raises(ValueError, match=r"^spend_profile: option s1/reward must be >= 0 and sum to 1"):
         _option(spend_profile=(0.5, 0.4))
-    with pytest.raises(ValueError, match=r"^risk: cvar needs objective net_value or retained"):
+    with pytest.raises(ValueError, match=r"^risk: cvar needs objective net_value, retained or loyalty"):
         solve(_two_risky_options(risk="cvar", objective="min_cost"))
     with pytest.raises(ValueError, match=r"^sample_weights: need 2 weights"):
         solve(_two_risky_options(sample_weights=(1, 2, 3)))
@@ -348,12 +349,49 @@ def test_bad_samples_and_risk_settings_name_the_key():
         solve(PlanningProblem(options=uneven, budget=10))
 
 
-def test_non_concave_curve_filled_out_of_order_is_noted():
+def test_non_concave_curve_fills_in_order():
     option = _option(coverage=(0, 0.5, 1), value=(0, 50, 400))  # convex: the second piece pays more
-    plan = solve(PlanningProblem(options=[option], budget=50))
-    assert plan.objective == pytest.approx(0.5 * 700 - 50)  # the model fills the steeper second piece first
-    assert plan.notes and "later response piece" in plan.notes[0]
-    assert plan.predicted.loc["value", "mean"] == pytest.approx(50)  # coverage 0.5 is worth 50, in order
+    problem = PlanningProblem(options=[option], budget=75)
+    assert len(Layout(problem).order_pieces) == 1  # one ordering binary between its two pieces
+    plan = solve(problem)
+    # in order: the first piece (worth what it costs) full, then 0.25 of the second: 50 + 0.25 x 700 - 75
+    assert plan.ok and not plan.notes
+    assert plan.coverage()["reward"]["s1"] == pytest.approx(0.75)
+    assert plan.objective == pytest.approx(150)  # out of order it would be 0.5 x 700 + 0.25 x 100 - 75 = 300
+    assert plan.predicted.loc["net_value", "mean"] == pytest.approx(plan.objective)
+    # duals from the LP with the open pieces fixed: money buys the second piece, 7 of value per 1 of cost
+    assert plan.binding.set_index("constraint").loc["budget", "shadow_price"] == pytest.approx(6)
+    assert set(plan.binding["constraint"]) == {"budget"}  # the ordering rows are never reported
+
+
+def test_only_options_that_need_it_get_ordering_binaries_and_pruning_keeps_a_prefix():
+    # slopes 30, 270, 15 against a cost of 100 per unit of coverage: the third piece is pruned, the first kept
+    bumpy = _option(programme="bumpy", coverage=(0, 1 / 3, 2 / 3, 1), value=(0, 10, 100, 105))
+    concave = _option(programme="plain", coverage=(0, 0.5, 1), value=(0, 100, 120))
+    problem = PlanningProblem(options=[bumpy, concave], budget=1000)
+    layout = Layout(problem)
+    assert layout.order_options.tolist() == [0] and len(layout.order_pieces) == 1
+    assert layout.option_columns(0).tolist() == [0, 1]  # pieces 0 and 1 of bumpy kept, piece 2 dropped
+    plan = solve(problem)
+    assert plan.coverage()["bumpy"]["s1"] == pytest.approx(2 / 3)  # 100 - 66.67, not 90 - 33.33 out of order
+    assert plan.objective == pytest.approx(100 - 200 / 3 + 50)
+    assert not len(Layout(_random_problem(6, 4)).order_pieces)  # concave curves: no ordering binaries
+
+
+def test_retention_target_met_in_order_when_the_retained_curve_is_not_concave():
+    option = _option(coverage=(0, 0.5, 1), value=(), retained=(0, 5, 50))
+    plan = solve(PlanningProblem(options=[option], budget=1000, objective="min_cost", retention_target=30))
+    coverage = 0.5 + 25 / 90  # 5 from the first piece, 25 more at 90 per unit of coverage
+    assert plan.coverage()["reward"]["s1"] == pytest.approx(coverage)
+    assert plan.objective == pytest.approx(100 * coverage)  # not 100 x 30 / 90 by filling the second piece only
+
+
+def test_service_floor_met_in_order_when_the_poor_reduction_is_not_concave():
+    option = _option(coverage=(0, 0.5, 1), value=(0, 0, 0), poor_reduction=(0, 0.01, 0.11))
+    problem = PlanningProblem(options=[option], budget=1000, poor_share={"s1": 0.2}, max_poor_share={"s1": 0.15})
+    plan = solve(problem)
+    assert plan.coverage()["reward"]["s1"] == pytest.approx(0.5 + 0.04 / 0.2)  # 0.01 + 0.2 (c - 0.5) = 0.05
+    assert plan.objective == pytest.approx(-100 * 0.7)
 
 
 def test_no_option_that_can_pay_gives_an_empty_plan():
@@ -378,21 +416,70 @@ def test_fractional_relaxation_goes_to_the_milp_and_duals_come_from_the_fixed_lp
     assert plan.binding.set_index("constraint").loc["budget", "shadow_price"] == pytest.approx(4)
 
 
-def test_cvar_refuses_sample_curves_that_are_not_concave():
-    bumpy = Option(
-        segment="s1",
-        programme="reward",
-        eligible=100,
-        cost_per_treated=1.0,
-        coverage=(0, 0.5, 1),
-        value_samples=((0, 10, 40), (0, 20, 30)),
-    )
-    with pytest.raises(ValueError, match=r"value_samples: option s1/reward sample 0 is not concave"):
-        solve(PlanningProblem(options=[bumpy], budget=100, risk="cvar", cvar_alpha=0.5))
-    assert solve(PlanningProblem(options=[bumpy], budget=100, risk="mean")).ok  # the mean (0, 15, 35) is used
+def test_cvar_with_a_sample_curve_that_is_not_concave_is_exact():
+    # a: net 20 c (sample 0, convex: slopes 120 then 480 against a cost of 100) or 100 c (sample 1) for c <= 0.5;
+    # filled out of order, half coverage would be worth 190 and 50, CVaR 50. b: net 30 in both samples.
+    bumpy = _option(programme="a", coverage=(0, 0.5, 1), value=(), value_samples=((0, 60, 300), (0, 100, 200)))
+    steady = _option(programme="b", eligible=50, value=(0, 80))
+    problem = PlanningProblem(options=[bumpy, steady], budget=50, risk="cvar", cvar_alpha=0.5)
+    plan = solve(problem)
+    assert plan.ok and not plan.notes
+    assert plan.coverage() == {"a": {"s1": pytest.approx(0)}, "b": {"s1": pytest.approx(1)}}
+    assert plan.objective == pytest.approx(30)  # the worst sample of b; a at 0.5 would only be worth 10
+    running = np.array([plan.running[p] for p in problem.programmes])
+    outcome = Outcome(Layout(problem), coverage_vector(problem, plan.coverage()), running)
+    worth = outcome.totals()["net_value"]
+    assert plan.objective == pytest.approx(cvar(worth, problem.weights(), 0.5)) == pytest.approx(worth.min())
+    assert plan.objective == pytest.approx(outcome.objective())
+    alone = solve(dataclasses.replace(problem, options=[bumpy]))  # only a: half coverage, worth 10 in order
+    assert alone.coverage()["a"]["s1"] == pytest.approx(0.5) and alone.objective == pytest.approx(10)
+    assert solve(dataclasses.replace(problem, risk="mean")).ok
+
+
+def test_cvar_matches_the_worst_share_with_uneven_weights():
+    worth = np.array([5.0, 1.0, 3.0])
+    assert cvar(worth, np.array([0.2, 0.3, 0.5]), 0.5) == pytest.approx((0.3 * 1 + 0.2 * 3) / 0.5)
+    assert cvar(worth, None, 1.0) == pytest.approx(3.0)
 
 
 def test_no_options_is_a_plain_result():
     plan = solve(PlanningProblem(options=[], budget=10, segment_min_spend={"gone": 5}))
     assert not plan.ok and plan.status == "no_options"
     assert plan.explanation == ["there are no care options to choose from"]
+
+
+def test_loyalty_objective_buys_the_cheapest_loyal_subscribers_first():
+    options = [
+        _option(programme="a", value=(0, 0), loyal=(0, 40)),  # 0.4 loyal per unit of money
+        _option(programme="b", eligible=50, value=(0, 0), loyal=(0, 30)),  # 0.6 per unit of money
+    ]
+    problem = PlanningProblem(options=options, budget=100, objective="loyalty")
+    plan = solve(problem)
+    assert plan.ok and plan.objective == pytest.approx(30 + 20)  # b in full, then half of a
+    assert plan.coverage() == {"a": {"s1": pytest.approx(0.5)}, "b": {"s1": pytest.approx(1)}}
+    assert plan.allocations.set_index("programme")["loyal"].to_dict() == pytest.approx({"a": 20, "b": 30})
+    assert plan.predicted.loc["loyal"].tolist() == pytest.approx([50, 50, 50])
+    assert plan.binding.set_index("constraint").loc["budget", "shadow_price"] == pytest.approx(0.4)
+    assert evaluate_plan(problem, plan.coverage())["loyal"]["mean"] == pytest.approx(50)
+
+
+def test_cvar_of_loyal_subscribers_and_loyalty_in_large_numbers():
+    options = [
+        _option(programme="a", loyal_samples=((0, 40), (0, 0))),
+        _option(programme="b", loyal_samples=((0, 15), (0, 15))),
+    ]
+    problem = PlanningProblem(options=options, budget=100, objective="loyalty", risk="cvar", cvar_alpha=0.5)
+    plan = solve(problem)
+    assert plan.objective == pytest.approx(15) and plan.coverage()["b"]["s1"] == pytest.approx(1)
+    mean = solve(dataclasses.replace(problem, risk="mean"))
+    assert mean.objective == pytest.approx(20) and mean.coverage()["a"]["s1"] == pytest.approx(1)
+    assert mean.predicted.loc["loyal", "mean"] == pytest.approx(20)
+    big = _option(eligible=1e6, value=(0, 0), loyal=(0, 4e5))  # subscribers measured in units of 1e5
+    large = PlanningProblem(options=[big], budget=5e5, objective="loyalty")
+    assert Layout(large).units.subscribers == 1e5
+    assert solve(large).objective == pytest.approx(2e5)
+
+
+def test_unknown_objective_names_the_key():
+    with pytest.raises(ValueError, match=r"^objective: must be one of net_value, retained, loyalty, min_cost"):
+        solve(PlanningProblem(options=[_option()], budget=10, objective="loyal"))

@@ -1,15 +1,18 @@
 """Building the Pyomo model: variables, then each family of constraints from a small named function.
 
 Coverage of each option is the sum of its piece variables ``d[j]`` (each at most the piece's width); with
-concave expected response curves, filling pieces in order is optimal, so no binaries are needed for them.
-One binary ``run[p]`` per programme with a fixed cost pays it; each piece of such a programme is at most
-its width times ``run[p]`` (a variable upper bound per piece: the tight formulation, whose LP relaxation
-is usually integral, where one coverage ≤ run row per option left a gap that HiGHS spent seconds closing).
+concave response curves, filling pieces in order is optimal, so no binaries are needed for them; an option
+whose curves are not concave gets ordering binaries ``order[i]`` (see ``layout``) and the rows
+``fill_in_order`` that make its pieces fill in order. One binary ``run[p]`` per programme with a fixed
+cost pays it; each piece of such a programme is at most its width times ``run[p]`` (a variable upper bound
+per piece: the tight formulation, whose LP relaxation is usually integral, where one coverage ≤ run row per
+option left a gap that HiGHS spent seconds closing).
 
 The model is in model units (``layout.units``): every row is built from numpy arrays (``layout.Row``) and
 turned into a Pyomo ``LinearExpression`` directly. Extra constraints ``f(model, problem)`` may use
-``model.cover[o]``, ``model.spend[o]``, ``model.value[o]``, ``model.retained[o]``, ``model.contacts[o]``
-and ``model.poor_reduction[o]`` (option ``o``'s quantity in natural units: money, subscribers, contacts).
+``model.cover[o]``, ``model.spend[o]``, ``model.value[o]``, ``model.retained[o]``, ``model.loyal[o]``,
+``model.contacts[o]`` and ``model.poor_reduction[o]`` (option ``o``'s quantity in natural units: money,
+subscribers, contacts).
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ def _variables(model: pyo.ConcreteModel, layout: Layout) -> None:
     widths = layout.width[layout.kept].tolist()
     model.d = pyo.Var(range(layout.n_d), bounds=lambda m, j: (0.0, widths[j]))
     model.run = pyo.Var(layout.run_programmes, within=pyo.Binary)
-    columns = [*model.d.values(), *model.run.values()]
+    model.order = pyo.Var(range(len(layout.order_pieces)), within=pyo.Binary)
+    columns = [*model.d.values(), *model.run.values(), *model.order.values()]
     if layout.cvar:
         model.eta = pyo.Var()
         model.z = pyo.Var(range(layout.n_samples), within=pyo.NonNegativeReals)
@@ -65,6 +69,7 @@ def _variables(model: pyo.ConcreteModel, layout: Layout) -> None:
     model.contacts = OptionTerms(model, layout.contacts[option])
     model.value = OptionTerms(model, layout.value_slope[kept])
     model.retained = OptionTerms(model, layout.retained_slope[kept])
+    model.loyal = OptionTerms(model, layout.loyal_slope[kept])
     model.poor_reduction = OptionTerms(model, layout.poor_slope[kept])
 
 
@@ -139,6 +144,21 @@ def runs_only_if_on(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
             0.0,
         ),
     )
+
+
+def fill_in_order(layout: Layout, problem: PlanningProblem) -> list[Row]:
+    """Pieces of an option with ordering binaries fill in order: ``d[k] >= w[k] y[k]`` (row 2i) and
+    ``d[k+1] <= w[k+1] y[k]`` (row 2i + 1), so a piece is used only once the one before it is full."""
+    widths = layout.width[layout.kept]
+    rows = []
+    for i, (j, y) in enumerate(zip(layout.order_pieces.tolist(), layout.order_columns.tolist(), strict=True)):
+        full = np.array([j, y])
+        rows.append(Row("fill_in_order", 2 * i, full, np.array([1.0, -widths[j]]), lower=0.0, definitional=True))
+        after = np.array([j + 1, y])
+        rows.append(
+            Row("fill_in_order", 2 * i + 1, after, np.array([1.0, -widths[j + 1]]), upper=0.0, definitional=True)
+        )
+    return rows
 
 
 def budget(layout: Layout, problem: PlanningProblem) -> list[Row]:
@@ -246,15 +266,16 @@ LIMITS: tuple[RowFamily, ...] = (
 
 
 def limit_rows(layout: Layout, problem: PlanningProblem) -> list[Row]:
-    """Every limit's row, and the CVaR rows when the risk measure is CVaR (numpy only, no Pyomo)."""
+    """Every limit's row, the rows that fill pieces in order, and the CVaR rows when the risk measure is
+    CVaR (numpy only, no Pyomo)."""
     rows = [row for family in LIMITS for row in family(layout, problem)]
-    return rows + (cvar_tail(layout, problem) if layout.cvar else [])
+    return rows + fill_in_order(layout, problem) + (cvar_tail(layout, problem) if layout.cvar else [])
 
 
 def _outcome_terms(layout: Layout, problem: PlanningProblem, slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Columns and model-unit coefficients of the objective's quantity with per-piece ``slopes`` (natural)."""
     columns = np.arange(layout.n_d)
-    if problem.objective == "retained":
+    if problem.objective != "net_value":
         return columns, slopes[layout.kept] / layout.units.subscribers
     gain = slopes[layout.kept] - layout.spend[layout.col_option]
     return _money_row(layout, columns, gain, -layout.fixed)
@@ -262,10 +283,9 @@ def _outcome_terms(layout: Layout, problem: PlanningProblem, slopes: np.ndarray)
 
 def cvar_tail(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """z[s] >= eta - outcome[s]: the shortfall of each sample below the threshold eta (Rockafellar–Uryasev)."""
-    samples = layout.retained_samples if problem.objective == "retained" else layout.value_samples
+    samples = layout.samples[layout.quantity]
     if samples is None:  # the objective's curve has no samples: every sample repeats the expected curve
-        expected = layout.retained_slope if problem.objective == "retained" else layout.value_slope
-        samples = np.repeat(expected[None, :], layout.n_samples, axis=0)
+        samples = np.repeat(layout.slope[layout.quantity][None, :], layout.n_samples, axis=0)
     rows = []
     for s in range(layout.n_samples):
         columns, coefs = _outcome_terms(layout, problem, samples[s])
@@ -277,15 +297,15 @@ def cvar_tail(layout: Layout, problem: PlanningProblem) -> list[Row]:
 
 def objective_terms(layout: Layout, problem: PlanningProblem) -> tuple[np.ndarray, np.ndarray, int]:
     """Columns, model-unit coefficients and sense of the objective: net value (value − cost), retained
-    subscribers, or cost to reach the retention target; for ``risk="cvar"`` eta − Σ w_s z_s / alpha."""
+    subscribers, loyal subscribers gained, or cost to reach the retention target; for ``risk="cvar"``
+    eta − Σ w_s z_s / alpha."""
     if problem.objective == "min_cost":
         columns, coefs = _money_row(layout, np.arange(layout.n_d), layout.spend[layout.col_option], layout.fixed)
         return columns, coefs, pyo.minimize
     if layout.cvar:
         columns = np.concatenate([[layout.eta_column], layout.z_columns])
         return columns, np.concatenate([[1.0], -layout.weights / problem.cvar_alpha]), pyo.maximize
-    slopes = layout.retained_slope if problem.objective == "retained" else layout.value_slope
-    return (*_outcome_terms(layout, problem, slopes), pyo.maximize)
+    return (*_outcome_terms(layout, problem, layout.slope[layout.quantity]), pyo.maximize)
 
 
 def build(problem: PlanningProblem) -> pyo.ConcreteModel:
@@ -305,6 +325,6 @@ def build(problem: PlanningProblem) -> pyo.ConcreteModel:
     for extra in problem.extra_constraints:
         extra(model, problem)
     columns, coefs, sense = objective_terms(layout, problem)
-    model.objective_unit = layout.units.subscribers if problem.objective == "retained" else layout.units.money
+    model.objective_unit = layout.objective_unit
     model.objective = pyo.Objective(expr=linear(model.columns, columns, coefs), sense=sense)
     return model

@@ -14,7 +14,18 @@ from caresim.optimize.layout import Layout
 from caresim.optimize.problem import PlanningProblem
 
 QUANTILES = (0.025, 0.975)
-METRICS = ("net_value", "value", "retained", "cost")
+METRICS = ("net_value", "value", "retained", "loyal", "cost")
+OBJECTIVE_METRIC = {"net_value": "net_value", "retained": "retained", "loyalty": "loyal"}
+
+
+def cvar(samples: np.ndarray, weights: np.ndarray | None, alpha: float) -> float:
+    """Conditional value at risk of ``samples`` (1-D): the weighted mean of the worst ``alpha`` share."""
+    samples = np.asarray(samples, dtype=float)
+    w = np.full(len(samples), 1 / len(samples)) if weights is None else np.asarray(weights, dtype=float)
+    order = np.argsort(samples, kind="stable")
+    before = np.concatenate([[0.0], np.cumsum(w[order])[:-1]])
+    taken = np.clip(alpha - before, 0.0, w[order])  # the share of each sample inside the worst alpha
+    return float(taken @ samples[order] / alpha)
 
 
 def _quantiles(samples: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -37,11 +48,13 @@ class Outcome:
 
         self.value = per_option(layout.value_slope)
         self.retained = per_option(layout.retained_slope)
+        self.loyal = per_option(layout.loyal_slope)
         self.poor_reduction = per_option(layout.poor_slope)
         self.spend = layout.spend * cover
         self.cost = float(self.spend.sum() + layout.fixed[running].sum())
         self.value_samples = self._samples(layout.value_samples, self.value, per_option)
         self.retained_samples = self._samples(layout.retained_samples, self.retained, per_option)
+        self.loyal_samples = self._samples(layout.loyal_samples, self.loyal, per_option)
 
     def _samples(self, slopes: np.ndarray | None, expected: np.ndarray, per_option) -> np.ndarray:
         """Samples × options (one row, the expected curve, without samples)."""
@@ -49,11 +62,20 @@ class Outcome:
             return np.repeat(expected[None, :], max(self.layout.n_samples, 1), axis=0)
         return np.vstack([per_option(row) for row in slopes])
 
+    def totals(self) -> dict[str, np.ndarray]:
+        """Per-sample totals of net_value, value, retained and loyal (one entry without samples)."""
+        value = self.value_samples.sum(axis=1)
+        return {
+            "net_value": value - self.cost,
+            "value": value,
+            "retained": self.retained_samples.sum(axis=1),
+            "loyal": self.loyal_samples.sum(axis=1),
+        }
+
     def predicted(self) -> dict[str, dict[str, float]]:
-        """``{metric: {"mean", "low", "high"}}`` for net_value, value, retained and cost."""
+        """``{metric: {"mean", "low", "high"}}`` for net_value, value, retained, loyal and cost."""
         w = self.layout.weights
-        value, retained = self.value_samples.sum(axis=1), self.retained_samples.sum(axis=1)
-        totals = {"net_value": value - self.cost, "value": value, "retained": retained}
+        totals = self.totals()
         result = {}
         for metric, samples in totals.items():
             mean = float(np.average(samples, weights=w))
@@ -62,8 +84,20 @@ class Outcome:
         result["cost"] = {"mean": self.cost, "low": self.cost, "high": self.cost}
         return result
 
+    def objective(self) -> float:
+        """The problem's objective at this coverage, pieces filled in order: the mean (or, with risk "cvar",
+        the CVaR) of net value, retained or loyal subscribers; the cost for "min_cost"."""
+        problem = self.layout.problem
+        if problem.objective == "min_cost":
+            return self.cost
+        samples = self.totals()[OBJECTIVE_METRIC[problem.objective]]
+        if problem.risk == "cvar":
+            return cvar(samples, self.layout.weights, problem.cvar_alpha)
+        return float(np.average(samples, weights=self.layout.weights))
+
     def allocations(self) -> pd.DataFrame:
-        """One row per option: coverage, treated, spend, value, retained, contacts; value_low/high with samples."""
+        """One row per option: coverage, treated, spend, value, retained, loyal, poor_reduction, contacts;
+        value_low/high with samples."""
         layout, problem = self.layout, self.layout.problem
         table = pd.DataFrame(
             {
@@ -74,6 +108,7 @@ class Outcome:
                 "spend": self.spend,
                 "value": self.value,
                 "retained": self.retained,
+                "loyal": self.loyal,
                 "poor_reduction": self.poor_reduction,
                 "contacts_per_month": self.cover * layout.contacts,
             }
@@ -99,7 +134,7 @@ def evaluate_plan(
 ) -> dict[str, dict[str, float]]:
     """Predicted outcome of any coverage ``{programme: {segment: share}}`` under the problem's curves.
 
-    Returns ``{metric: {"mean", "low", "high"}}`` for net_value, value, retained and cost (money and
+    Returns ``{metric: {"mean", "low", "high"}}`` for net_value, value, retained, loyal and cost (money and
     subscribers over the horizon). A programme pays its fixed cost if ``running`` says so, or, without
     ``running``, if it covers anyone. Names not in the problem are an error naming the key.
     """

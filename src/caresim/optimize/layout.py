@@ -6,7 +6,13 @@ numbers HiGHS sees are O(1)-O(1e4) whatever the currency: money spanning 1e2-1e8
 
 Pieces that cannot improve the objective nor help meet a lower limit are left out of the model (an exact
 reduction: with nonnegative duals their reduced cost is never positive); only a suffix of each option's
-pieces is dropped, so the kept pieces still fill in order.
+pieces is dropped, so the kept pieces are still a prefix of the curve.
+
+Pieces fill in order by themselves when every curve the model would raise is concave on the kept pieces:
+the objective's expected curve (under CVaR, each of its sample curves too) and, in a segment with a
+service floor, the Poor-share reduction. Any other option gets ordering binaries ``y[k]`` between its
+consecutive kept pieces (``d[k] >= w[k] y[k]``, ``d[k+1] <= w[k+1] y[k]``), so the model's outcome is the
+chosen coverage's outcome evaluated in order.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from caresim.optimize.problem import PlanningProblem
+from caresim.optimize.problem import CURVES, QUANTITY, PlanningProblem
 
 
 def unit_of(numbers: np.ndarray) -> float:
@@ -82,9 +88,10 @@ class Layout:
         self.units = Units(
             money=unit_of(money),
             contacts=unit_of(self.contacts),
-            subscribers=unit_of(self.retained_slope * self.width),
+            subscribers=unit_of(np.concatenate([self.retained_slope, self.loyal_slope]) * np.tile(self.width, 2)),
         )
         self._columns(problem)
+        self._order(problem)
 
     def _pieces(self, problem: PlanningProblem) -> None:
         options = problem.options
@@ -103,11 +110,43 @@ class Layout:
             return np.diff(flat)[inside] / self.width if len(flat) else np.zeros(0)
 
         w = self.weights
-        self.value_slope = slopes([o.curve("value", w) for o in options])
-        self.retained_slope = slopes([o.curve("retained", w) for o in options])
-        self.poor_slope = slopes([o.curve("poor_reduction") for o in options])
-        self.value_samples = self._sample_slopes(problem, "value", slopes)
-        self.retained_samples = self._sample_slopes(problem, "retained", slopes)
+        self.slope = {name: slopes([o.curve(name, w) for o in options]) for name in CURVES}
+        self.slope["poor_reduction"] = slopes([o.curve("poor_reduction") for o in options])
+        self.samples = {name: self._sample_slopes(problem, name, slopes) for name in CURVES}
+
+    # per-piece slopes of the expected curves, and samples × pieces (None without samples)
+    @property
+    def value_slope(self) -> np.ndarray:
+        return self.slope["value"]
+
+    @property
+    def retained_slope(self) -> np.ndarray:
+        return self.slope["retained"]
+
+    @property
+    def loyal_slope(self) -> np.ndarray:
+        return self.slope["loyal"]
+
+    @property
+    def poor_slope(self) -> np.ndarray:
+        return self.slope["poor_reduction"]
+
+    @property
+    def value_samples(self) -> np.ndarray | None:
+        return self.samples["value"]
+
+    @property
+    def retained_samples(self) -> np.ndarray | None:
+        return self.samples["retained"]
+
+    @property
+    def loyal_samples(self) -> np.ndarray | None:
+        return self.samples["loyal"]
+
+    @property
+    def quantity(self) -> str:
+        """The curve the objective is about: value, retained (also for min_cost's target) or loyal."""
+        return QUANTITY[self.problem.objective]
 
     def _sample_slopes(self, problem: PlanningProblem, name: str, slopes) -> np.ndarray | None:
         """Samples × pieces; options without samples repeat their single curve. None without samples."""
@@ -125,16 +164,11 @@ class Layout:
         return np.vstack(rows)
 
     def _columns(self, problem: PlanningProblem) -> None:
-        """Kept pieces, binaries for programmes with a fixed cost, and the CVaR columns."""
-        spend = self.spend[self.piece_option]
-        if problem.objective == "net_value":
-            gain = self.value_slope - spend
-            if self.value_samples is not None:
-                gain = np.maximum(gain, (self.value_samples - spend).max(axis=0))
-        else:
-            gain = self.retained_slope.copy()
-            if self.retained_samples is not None:
-                gain = np.maximum(gain, self.retained_samples.max(axis=0))
+        """Kept pieces (a prefix of each option's) and the binaries for programmes with a fixed cost."""
+        spend = self.spend[self.piece_option] if problem.objective == "net_value" else 0.0
+        gain = self.slope[self.quantity] - spend
+        if self.samples[self.quantity] is not None:
+            gain = np.maximum(gain, (self.samples[self.quantity] - spend).max(axis=0))
         useful = gain > 0
         forced = [self.segments.index(s) for s, v in problem.segment_min_spend.items() if v > 0]
         useful |= np.isin(self.segment[self.piece_option], forced)
@@ -151,11 +185,38 @@ class Layout:
         self.run_programmes = [p for p, f in zip(self.programmes, self.fixed, strict=True) if f > 0]
         self.run_column = {p: self.n_d + i for i, p in enumerate(self.run_programmes)}
         self.n_columns = self.n_d + len(self.run_programmes)
+
+    def _order(self, problem: PlanningProblem) -> None:
+        """Ordering binaries for options whose kept pieces would not fill in order by themselves (after the
+        run binaries), then the CVaR columns."""
+        kept = self.kept
+        curves = [self.slope[self.quantity][kept]]
+        if problem.risk == "cvar" and self.samples[self.quantity] is not None:
+            curves += list(self.samples[self.quantity][:, kept])
+        if problem.max_poor_share:
+            floors = np.isin(self.segment[self.col_option], [self.segments.index(s) for s in problem.max_poor_share])
+            curves.append(np.where(floors, self.poor_slope[kept], 0.0))
+        same = self.col_option[1:] == self.col_option[:-1]  # d columns j and j + 1 are pieces of one option
+        rising = np.zeros(len(same), dtype=bool)
+        for slope in curves:
+            scale = np.maximum(1.0, np.maximum(np.abs(slope[1:]), np.abs(slope[:-1])))
+            rising |= slope[1:] - slope[:-1] > 1e-9 * scale
+        ordered = np.unique(self.col_option[1:][same & rising])
+        self.order_options = ordered
+        self.order_pieces = np.flatnonzero(same & np.isin(self.col_option[:-1], ordered))  # y[i] sits between
+        self.order_columns = self.n_columns + np.arange(len(self.order_pieces))  # d[order_pieces[i]] and next
+        self.n_columns += len(self.order_pieces)
+        self.n_binaries = len(self.run_programmes) + len(self.order_pieces)  # columns n_d .. n_d + n_binaries
         self.cvar = problem.risk == "cvar"
         if self.cvar:
             self.eta_column = self.n_columns
             self.z_columns = self.n_columns + 1 + np.arange(self.n_samples)
             self.n_columns += 1 + self.n_samples
+
+    @property
+    def objective_unit(self) -> float:
+        """Natural units per model unit of the objective: money, or subscribers."""
+        return self.units.money if self.problem.objective in ("net_value", "min_cost") else self.units.subscribers
 
     # helpers over the kept pieces (the d columns)
     @property

@@ -8,24 +8,27 @@ from typing import Literal
 
 import numpy as np
 
-Objective = Literal["net_value", "retained", "min_cost"]
+Objective = Literal["net_value", "retained", "loyalty", "min_cost"]
+OBJECTIVES = ("net_value", "retained", "loyalty", "min_cost")
 Risk = Literal["mean", "cvar"]
-SAMPLED = ("value_samples", "retained_samples")
+CURVES = ("value", "retained", "loyal")  # the curves that may be given per sample
+SAMPLED = tuple(f"{name}_samples" for name in CURVES)
+QUANTITY = {"net_value": "value", "retained": "retained", "loyalty": "loyal", "min_cost": "retained"}
 
 
 @dataclass(frozen=True)
 class Option:
     """One programme in one segment, with its estimated response to coverage.
 
-    ``coverage`` are breakpoints (0 first, increasing, at most 1); ``value``, ``retained`` and
-    ``poor_reduction`` are the response at each breakpoint (0 at coverage 0). Curves must be concave (each
-    piece no steeper than the one before) for the piecewise-linear model to be exact.
+    ``coverage`` are breakpoints (0 first, increasing, at most 1); ``value``, ``retained``, ``loyal`` and
+    ``poor_reduction`` are the response at each breakpoint (0 at coverage 0). Concave curves (each piece no
+    steeper than the one before) fill in order by themselves; an option whose curve the model would rather
+    fill out of order gets binaries that make its pieces fill in order (exact, but a MILP).
 
-    ``value_samples`` / ``retained_samples``: one curve per sample (scenario or pilot replication) over the
-    same breakpoints. When given they replace ``value`` / ``retained``: the expected curve is their mean,
-    weighted by ``PlanningProblem.sample_weights``, and ``value`` / ``retained`` are ignored. Pieces are
-    filled in the order the expected curve's concavity makes optimal; each sample curve is evaluated linearly
-    on those pieces, which is exact because the pieces fill in order (a sample curve need not be concave).
+    ``value_samples`` / ``retained_samples`` / ``loyal_samples``: one curve per sample (scenario or pilot
+    replication) over the same breakpoints. When given they replace ``value`` / ``retained`` / ``loyal``: the
+    expected curve is their mean, weighted by ``PlanningProblem.sample_weights``, and the single curve is
+    ignored. Each sample curve is evaluated on the pieces filled in order.
 
     ``spend_profile``: the share of the variable spend falling in each period of ``period_budget`` (sums to
     1; empty means even over the periods).
@@ -38,11 +41,13 @@ class Option:
     coverage: tuple[float, ...]
     value: tuple[float, ...] = ()  # retained value (margin × remaining lifetime), money
     retained: tuple[float, ...] = ()  # retained subscribers
+    loyal: tuple[float, ...] = ()  # subscribers whose loyalty ends Good or better, gained
     poor_reduction: tuple[float, ...] = ()  # points off the segment's share of Poor satisfaction
     channel: str = ""
     contacts_per_treated_month: float = 0.0
     value_samples: tuple[tuple[float, ...], ...] = ()
     retained_samples: tuple[tuple[float, ...], ...] = ()
+    loyal_samples: tuple[tuple[float, ...], ...] = ()
     spend_profile: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
@@ -52,7 +57,7 @@ class Option:
             raise ValueError(f"{name}: coverage must start at 0, rise, end <= 1")
         if self.eligible < 0 or self.cost_per_treated < 0 or self.contacts_per_treated_month < 0:
             raise ValueError(f"{name}: eligible, cost_per_treated and contacts_per_treated_month must be >= 0")
-        for key in ("value", "retained", "poor_reduction"):
+        for key in (*CURVES, "poor_reduction"):
             curve = getattr(self, key)
             if curve and len(curve) != len(points):
                 raise ValueError(f"{key}: {name} needs one value per breakpoint ({len(points)}), got {len(curve)}")
@@ -91,7 +96,8 @@ class PlanningProblem:
 
     ``risk="cvar"`` maximises the conditional value at risk of the objective across samples: the weighted
     mean of the worst ``cvar_alpha`` share of samples (Rockafellar–Uryasev). Only for objectives "net_value"
-    (CVaR of value − cost) and "retained". ``sample_weights``: one per sample (default equal), normalised.
+    (CVaR of value − cost), "retained" and "loyalty" (subscribers ending Good or better in loyalty, gained).
+    ``sample_weights``: one per sample (default equal), normalised.
     ``period_budget``: a budget per period; an option's variable spend falls in the periods by its
     ``spend_profile``, fixed costs evenly.
     """
@@ -144,8 +150,8 @@ class PlanningProblem:
         """Raise ValueError starting with the offending key for bad numbers or names."""
         if self.budget < 0:
             raise ValueError(f"budget: must be >= 0, got {self.budget}")
-        if self.objective not in ("net_value", "retained", "min_cost"):
-            raise ValueError(f"objective: must be net_value, retained or min_cost, got {self.objective!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         segments, programmes, channels = set(self.segments), set(self.programmes), set(self.channels)
         for key, mapping, kind, known in (
             ("segment_min_spend", self.segment_min_spend, "segment", segments),
@@ -184,20 +190,12 @@ class PlanningProblem:
                 )
         if self.risk == "cvar":
             if self.objective == "min_cost":
-                raise ValueError("risk: cvar needs objective net_value or retained, got min_cost")
-            key = "retained_samples" if self.objective == "retained" else "value_samples"
+                raise ValueError("risk: cvar needs objective net_value, retained or loyalty, got min_cost")
+            key = f"{QUANTITY[self.objective]}_samples"
             if not any(getattr(o, key) for o in self.options):
                 raise ValueError(
                     f"risk: cvar needs sample curves ({key}) on the options for objective {self.objective}"
                 )
-            for o in self.options:  # pieces fill in order for every sample only when every sample is concave
-                for s, curve in enumerate(getattr(o, key)):
-                    slopes = np.diff(np.asarray(curve, dtype=float)) / o.widths
-                    if np.any(np.diff(slopes) > 1e-9 * max(1.0, float(np.abs(slopes).max()))):
-                        raise ValueError(
-                            f"{key}: option {o.segment}/{o.programme} sample {s} is not concave; risk cvar needs "
-                            "concave sample curves (each piece no steeper than the one before)"
-                        )
 
     def _validate_periods(self) -> None:
         periods = len(self.period_budget)

@@ -1,9 +1,10 @@
 """Solving the planning model with HiGHS and reading out the plan: allocation, binding limits, predicted
 outcome, and, when the limits cannot all hold, a plain explanation of which ones conflict.
 
-The LP relaxation is solved first (binaries in [0, 1]). With the per-piece run bounds it is usually
-integral, and then it is the MILP optimum and its duals are the shadow prices. Otherwise the MILP is solved
-(same persistent HiGHS model, binaries restored), then the LP with the run/don't-run decisions fixed gives
+The LP relaxation is solved first (binaries in [0, 1]: run[p], and the ordering binaries of options whose
+curves are not concave). With the per-piece run bounds it is usually integral, and then it is the MILP
+optimum and its duals are the shadow prices. Otherwise the MILP is solved (same persistent HiGHS model,
+binaries restored), then the LP with the binaries fixed (which programmes run, which pieces are open) gives
 the duals. A shadow price is the objective's change per one more unit of a limit (money, contacts, ...).
 
 HiGHS options (``HIGHS_OPTIONS``, overridable per call): ``mip_rel_gap`` 1e-6 (plans are compared to a
@@ -43,8 +44,9 @@ INFEASIBLE = (TerminationCondition.infeasible, TerminationCondition.infeasibleOr
 class Plan:
     """The result of planning: status, the plan, what limits it, the predicted outcome (or why there is none).
 
-    ``predicted``: one row per metric (net_value, value, retained, cost), columns mean, low, high.
-    ``notes``: remarks on an optimal plan (e.g. sample curves filled out of order).
+    ``predicted``: one row per metric (net_value, value, retained, loyal, cost), columns mean, low, high.
+    ``notes``: remarks on an optimal plan (pieces filled out of order, possible only through
+    ``extra_constraints``: every other reason gets ordering binaries).
     ``timings``: seconds spent building the Pyomo model, solving (appsi hand-over and HiGHS), reading the plan.
     """
 
@@ -134,34 +136,37 @@ def _solve(problem: PlanningProblem, highs_options: dict[str, object] | None) ->
         return Plan(status="infeasible", explanation=explain_rows(problem, model.failed_rows))
     layout: Layout = model.layout
     solver = _solver(layout.n_columns, highs_options)
-    runs = list(model.run.values())
-    for v in runs:
+    binary = slice(layout.n_d, layout.n_d + layout.n_binaries)  # run[p], then the ordering binaries
+    binaries = model.columns[binary]
+    for v in binaries:
         v.domain = pyo.UnitInterval
-    result = solver.solve(model)  # the LP relaxation (the whole problem when nothing has a fixed cost)
+    result = solver.solve(model)  # the LP relaxation (the whole problem when there are no binaries)
     if result.termination_condition != TerminationCondition.optimal:
         return _failed(problem, result.termination_condition)
     x = _values(result, model)
-    on = x[layout.n_d : layout.n_d + len(runs)]
+    on = x[binary]
     if np.any(np.abs(on - np.round(on)) > INTEGRAL):  # fractional: solve the MILP, then fix for the duals
-        for v in runs:
+        for v in binaries:
             v.domain = pyo.Binary
-        solver.update_variables(runs)
+        solver.update_variables(binaries)
         result = solver.solve(model)
         if result.termination_condition != TerminationCondition.optimal:
             return _failed(problem, result.termination_condition)
-        on = np.round(_values(result, model)[layout.n_d : layout.n_d + len(runs)])
-        for v, value in zip(runs, on, strict=True):
+        on = np.round(_values(result, model)[binary])
+        for v, value in zip(binaries, on, strict=True):
             v.domain = pyo.UnitInterval
             v.fix(float(value))
-        solver.update_variables(runs)
+        solver.update_variables(binaries)
         result = solver.solve(model)
+        if result.termination_condition != TerminationCondition.optimal:
+            return _failed(problem, result.termination_condition)
         x = _values(result, model)
-        for v in runs:
+        for v in binaries:
             v.unfix()
-    for v in runs:
+    for v in binaries:
         v.domain = pyo.Binary
     solved = time.perf_counter()
-    plan = _plan(problem, model, result, x, np.round(on).astype(bool))
+    plan = _plan(problem, model, result, x, np.round(on[: len(layout.run_programmes)]).astype(bool))
     plan.timings = {"build": built - started, "solve": solved - built, "read": time.perf_counter() - solved}
     return plan
 
@@ -185,15 +190,16 @@ def _plan(problem: PlanningProblem, model: pyo.ConcreteModel, result, x: np.ndar
         running[layout.programmes.index(p)] = value
     outcome = Outcome(layout, cover, running)
     predicted = pd.DataFrame.from_dict(outcome.predicted(), orient="index").loc[list(METRICS)]
+    objective = float(result.best_feasible_objective) * model.objective_unit
     return Plan(
         status="optimal",
-        objective=float(result.best_feasible_objective) * model.objective_unit,
+        objective=objective,
         total_cost=outcome.cost,
         allocations=outcome.allocations(),
         running=dict(zip(layout.programmes, running.tolist(), strict=True)),
         binding=_binding_limits(model, result, x),
         predicted=predicted,
-        notes=_out_of_order(layout, x),
+        notes=_out_of_order(layout, x, outcome, objective),
     )
 
 
@@ -234,16 +240,21 @@ def _binding_limits(model: pyo.ConcreteModel, result, x: np.ndarray) -> pd.DataF
     return pd.DataFrame(rows, columns=["constraint", "index", "limit", "shadow_price"])
 
 
-def _out_of_order(layout: Layout, x: np.ndarray) -> list[str]:
-    """A note when a later piece of an option is used before an earlier one is full (non-concave objective)."""
+def _out_of_order(layout: Layout, x: np.ndarray, outcome: Outcome, objective: float) -> list[str]:
+    """A note when a later piece of an option is used before an earlier one is full and the model's objective
+    is not what the chosen coverage is worth in order (possible only through ``extra_constraints``)."""
     d, width = x[: layout.n_d], layout.width[layout.kept]
     same = layout.col_option[1:] == layout.col_option[:-1]
     wrong = same & (d[1:] > 1e-7) & (d[:-1] < width[:-1] - 1e-7)
     if not wrong.any():
         return []
+    in_order = outcome.objective()
+    if abs(in_order - objective) <= 1e-6 * max(1.0, abs(objective), abs(in_order)):
+        return []  # out of order only across pieces that are worth the same
     options = sorted({int(o) for o in layout.col_option[1:][wrong]})
     names = ", ".join(f"{layout.problem.options[o].segment}/{layout.problem.options[o].programme}" for o in options[:3])
     return [
-        f"{len(options)} option(s) filled a later response piece before an earlier one ({names}); the predicted "
-        "outcome evaluates their curves at the chosen coverage in order"
+        f"{len(options)} option(s) filled a later response piece before an earlier one ({names}): the model's "
+        f"objective {objective:,.6g} is {in_order:,.6g} at the chosen coverage in order, which the predicted "
+        "outcome reports"
     ]
