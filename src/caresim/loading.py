@@ -275,7 +275,11 @@ _SAME = object()
 
 def with_scenario(config: CareConfig, name: str) -> CareConfig:
     """The config that ``config`` would be had it named scenario ``name``: the defaults, that scenario's file,
-    then every setting in which ``config`` differs from its own scenario (the user's overrides) on top."""
+    then every setting in which ``config`` differs from its own scenario (the user's overrides) on top.
+
+    An override that sets a key to the value its own scenario already gives cannot be told apart from no
+    override, so the other scenario's value applies there.
+    """
     own = load_config(config.scenario).model_dump(mode="json")
     mine = config.model_dump(mode="json")
     for data in (own, mine):
