@@ -273,3 +273,13 @@ def test_plan_across_scenarios_pilots_each_scenario():
     problem = planning_problem(pilot, config)
     assert problem.n_samples == 4  # two scenarios × two replications, equal weight
     assert solve(problem).ok
+
+
+def test_loyalty_objective_maximises_loyal_subscribers_within_the_budget(report):
+    config = tiny_plan_config(planner={"objective": "loyalty"})
+    problem = planning_problem(report.pilot, config)
+    by_loyalty, by_value = solve(problem), solve(planning_problem(report.pilot, report.config))
+    assert by_loyalty.ok and by_loyalty.total_cost <= config.planner.budget * (1 + TOLERANCE)
+    loyal = predict(problem, by_loyalty.coverage())["loyal"]
+    assert by_loyalty.objective == pytest.approx(loyal, rel=1e-6)
+    assert loyal >= predict(problem, by_value.coverage())["loyal"] - 1e-6 * abs(loyal)

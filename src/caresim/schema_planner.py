@@ -85,10 +85,10 @@ class Frontier(_Strict):
 class Planner(_Strict):
     """What the planner optimises, within which limits, and how the plan is checked."""
 
-    objective: Literal["net_value", "retained", "min_cost"] = Field(
+    objective: Literal["net_value", "retained", "loyalty", "min_cost"] = Field(
         "net_value",
-        description="net_value: retained value minus care cost; retained: subscribers kept; "
-        "min_cost: least cost that keeps retention_target subscribers",
+        description="net_value: retained value minus care cost; retained: subscribers kept; loyalty: subscribers "
+        "whose loyalty ends Good or better; min_cost: least cost that keeps retention_target subscribers",
     )
     risk: Literal["mean", "cvar"] = Field("mean", description="optimise the mean over samples, or their CVaR")
     cvar_alpha: Annotated[float, Field(gt=0.0, le=1.0)] = Field(0.2, description="CVaR: the worst share of samples")
@@ -130,5 +130,5 @@ class Planner(_Strict):
     @classmethod
     def _risk_fits_objective(cls, risk: str, info: ValidationInfo) -> str:
         if risk == "cvar" and info.data.get("objective") == "min_cost":
-            raise ValueError("cvar needs objective net_value or retained, not min_cost")
+            raise ValueError("cvar needs objective net_value, retained or loyalty, not min_cost")
         return risk

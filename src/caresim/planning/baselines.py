@@ -90,7 +90,9 @@ def predict(problem: PlanningProblem, coverage: Coverage) -> dict[str, object]:
     result: dict[str, object] = {"cost": outcome.cost, "cost_low": outcome.cost, "cost_high": outcome.cost}
     value = outcome.value_samples.sum(axis=1)
     retained = outcome.retained_samples.sum(axis=1)
-    for name, samples in (("value", value), ("retained", retained), ("net_value", value - outcome.cost)):
+    loyal = outcome.loyal_samples.sum(axis=1)
+    totals = (("value", value), ("retained", retained), ("loyal", loyal), ("net_value", value - outcome.cost))
+    for name, samples in totals:
         mean, low, high = interval(pd.Series(samples)) if len(samples) > 1 else (float(samples[0]),) * 3
         result.update({name: mean, f"{name}_low": low, f"{name}_high": high})
     poor = dict(problem.poor_share)

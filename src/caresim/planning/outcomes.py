@@ -110,6 +110,7 @@ def policy_totals(model: CareModel, twin: Outcomes, lifetime: np.ndarray) -> dic
     totals = {
         "value": value,
         "retained": float((own.active_end - twin.active_end)[ever].sum() * scale),
+        "loyal": float(((own.loyalty_grade <= GOOD).astype(float) - (twin.loyalty_grade <= GOOD))[ever].sum() * scale),
         "cost": float(spend.sum()),
         "net_value": value - float(spend.sum()),
         "active_end": float(own.active_end[own.ever_active].sum() * scale),

@@ -66,9 +66,7 @@ def _n_runs(config: CareConfig, n_scenarios: int) -> int:
     return pilot + n_scenarios * planner.verify.n_replications * policies
 
 
-def plan(
-    config: CareConfig, progress: bool | None = None, extra_constraints: Sequence[Callable] = ()
-) -> PlanReport:
+def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Sequence[Callable] = ()) -> PlanReport:
     """Plan the care mix for ``config`` and check it by simulation; see the module docstring.
 
     ``extra_constraints`` are functions ``f(model, problem)`` adding named Pyomo constraints to the model

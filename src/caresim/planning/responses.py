@@ -151,6 +151,7 @@ def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[st
 
         value, value_samples = _curves(effect("effect_value") * scale, coverage)
         retained, retained_samples = _curves(effect("effect_retained") * scale, coverage)
+        loyal, loyal_samples = _curves(effect("effect_loyalty_good_or_better") * scale, coverage)
         poor, _ = _curves(-effect("effect_satisfaction_poor") * scale / max(ever[segment], 1.0), coverage)
         by_level = group.groupby("level")
         built.append(
@@ -162,11 +163,13 @@ def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[st
                 coverage=tuple(float(c) for c in coverage),
                 value=value,
                 retained=retained,
+                loyal=loyal,
                 poor_reduction=poor,
                 channel=config.catalogue[programme].channel,
                 contacts_per_treated_month=float(by_level["contacts_per_assigned_month"].mean().max()),
                 value_samples=value_samples,
                 retained_samples=retained_samples,
+                loyal_samples=loyal_samples,
                 spend_profile=_spend_profile(pilot, config, segment, programme),
             )
         )

@@ -24,7 +24,7 @@ from caresim.schema import CareConfig
 from caresim.simulate import build_model
 
 Coverage = Mapping[str, Mapping[str, float]]
-METRICS = ("net_value", "value", "retained", "cost", "poor_share", "good_or_better_share", "loyal_share")
+METRICS = ("net_value", "value", "retained", "loyal", "cost", "poor_share", "good_or_better_share", "loyal_share")
 
 
 def _key(coverage: Coverage) -> tuple:
@@ -148,7 +148,7 @@ def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str, al
             row[column] = float(simulated.loc[simulated.policy == name, column].max())  # the worst run
         if name in set(predicted.policy):
             forecast = predicted.set_index("policy").loc[name]
-            for metric in ("net_value", "retained", "cost"):
+            for metric in ("net_value", "retained", "loyal", "cost"):
                 for suffix in ("", "_low", "_high"):
                     row[f"predicted_{metric}{suffix}"] = float(forecast[f"{metric}{suffix}"])
         rows.append(row)
