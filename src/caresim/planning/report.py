@@ -155,13 +155,21 @@ def render(report: PlanReport, folder: str | None = None) -> str:
             name = row.constraint + (f"[{row.index}]" if row.index else "")
             lines.append(f"    {name:<34} limit {row.limit:>14,.2f}  shadow price {row.shadow_price:,.3f}")
     if report.comparison is not None:
-        lines.append("  predicted vs simulated (fresh seeds; 95% intervals), net value against no care:")
+        scenarios = ", ".join(planner.scenarios) if planner.scenarios else report.config.scenario
+        lines.append(
+            f"  predicted vs simulated (fresh seeds, scenario {scenarios}; 95% intervals), net value against no care:"
+        )
         for _, row in report.comparison.iterrows():
             predicted = _range(row, "predicted_net_value") if "predicted_net_value" in row else "n/a"
+            tail = f"  CVaR({planner.cvar_alpha:g}) {_money(row['net_value_cvar'])}" if planner.risk == "cvar" else ""
             lines.append(
                 f"    {row.policy:<17} simulated {_range(row, 'net_value'):<34} predicted {predicted:<34} "
-                f"kept {_range(row, 'retained', money=False)}"
+                f"kept {_range(row, 'retained', money=False)}{tail}"
             )
+        own = report.comparison.set_index("policy").loc["plan"]
+        if own["predicted_net_value"]:
+            ratio = own["net_value"] / own["predicted_net_value"]
+            lines.append(f"    the plan realised {ratio:.2f} x its predicted net value in simulation")
         others = report.comparison[report.comparison.policy != "plan"]
         for _, row in others.iterrows():
             gain = pd.Series(
