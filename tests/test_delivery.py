@@ -54,3 +54,27 @@ def test_won_back_subscribers_get_activation_care():
         subs.loc[subs["joined_month"] < 0, "received_welcome_onboarding"]
         <= subs.loc[subs["joined_month"] < 0, "times_won_back"]
     )
+
+
+def _everything(limit):
+    def edit(data):
+        data["policy"] = dict.fromkeys(data["catalogue"], 1.0)
+        data["service"]["n_max_care_contacts_per_month"] = limit
+
+    return edit
+
+
+def test_contact_policy_caps_each_subscribers_care_contacts_in_a_month():
+    free, free_results = run_model(tiny_config(n_subscribers=1500, n_months=8, edit=_everything(None)))
+    assert free.records.care_peak.max() >= 2  # without the policy some subscribers get several contacts a month
+    capped, results = run_model(tiny_config(n_subscribers=1500, n_months=8, edit=_everything(1)))
+    assert capped.records.care_peak.max() == 1
+    assert results.care_spend["withheld_by_contact_policy"].sum() > 0
+    assert free_results.care_spend["withheld_by_contact_policy"].sum() == 0
+    assert results.care_spend["contacts"].sum() < free_results.care_spend["contacts"].sum()
+
+
+def test_contact_policy_of_zero_withholds_all_care():
+    _, results = run_model(tiny_config(n_subscribers=800, n_months=4, edit=_everything(0)))
+    assert results.care_spend["contacts"].sum() == 0
+    assert results.care_spend["withheld_by_contact_policy"].sum() > 0

@@ -68,6 +68,8 @@ def test_capacity_and_contact_policy_hold_in_plan_and_simulation(report):
     for channel, capacity in problem.channel_capacity.items():
         assert simulated[f"contacts_{channel}_per_month"] <= capacity * 1.15, channel
     assert simulated["contacts_per_subscriber_month"] <= limit * 1.15
+    # the contact policy also holds for every single subscriber in every month of every verifying run
+    assert simulated["most_contacts_one_subscriber_month"] <= limit
 
 
 def test_binding_channel_capacity_is_reported_with_a_shadow_price(report):

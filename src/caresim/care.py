@@ -127,6 +127,12 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
         state.pending[code, waiting[~still]] = False
         waiting = waiting[still]
     queue = np.union1d(due, waiting) if len(waiting) else due
+    limit = model.config.service.n_max_care_contacts_per_month
+    if limit is not None and len(queue):  # the contact policy: held back this month, not queued for later
+        so_far = np.where(state.care_month[queue] == month, state.care_this_month[queue], 0)
+        full = so_far >= limit
+        records.care_withheld[month, :, code] += np.bincount(state.segment[queue[full]], minlength=records.n_segments)
+        queue = queue[~full]
     if np.isfinite(capacity):
         # whole contacts this month; the fraction carries over, unused capacity does not
         allowance = model.care_allowance[code] + capacity / model.scale
@@ -169,6 +175,9 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
 
     state.received[code, served] += 1
     state.last_received[code, served] = month
+    state.care_this_month[served] = np.where(state.care_month[served] == month, state.care_this_month[served], 0) + 1
+    state.care_month[served] = month
+    records.care_peak[month] = max(records.care_peak[month], float(state.care_this_month[served].max()))
     state.pending[code, served] = False
     state.contacts[served] += 1
     state.care_cost[served] += product.cost_per_contact[code]

@@ -34,6 +34,8 @@ FIELDS: dict[str, tuple[type, float]] = {
     "problems": (np.int32, 0),
     "complaints": (np.int32, 0),
     "contacts": (np.int32, 0),
+    "care_month": (np.int32, -1),  # the month of the care contacts counted in care_this_month
+    "care_this_month": (np.int16, 0),
     "churn_month": (np.int32, -1),
     "n_churns": (np.int16, 0),
     "n_returns": (np.int16, 0),

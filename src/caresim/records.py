@@ -50,6 +50,8 @@ class MonthlyRecords:
         self.care_timely = np.zeros((*shape, n_programmes))
         self.care_preferred = np.zeros((*shape, n_programmes))
         self.care_eligible = np.zeros((*shape, n_programmes))
+        self.care_withheld = np.zeros((*shape, n_programmes))  # deliveries the contact policy held back
+        self.care_peak = np.zeros(n_months)  # most care contacts any one subscriber had in the month
         self.touchpoints = np.zeros((*shape, len(TOUCHPOINT_NAMES)))
         self.stage_flows = np.zeros((*shape, len(STAGES), len(STAGES)))
 

@@ -201,6 +201,11 @@ class Service(Strict):
     p_service_information: Probability = Field(0.15, description="monthly chance of a service-information query")
     hotline: Desk = Desk(n_servers=2, dur_handle_minutes=9)
     store: Desk = Desk(n_servers=2, dur_handle_minutes=15)
+    n_max_care_contacts_per_month: Annotated[int, Field(ge=0)] | None = Field(
+        None,
+        description="contact policy: at most this many care contacts per subscriber in a month, served in the "
+        "order of the month's key moments; further deliveries that month are withheld (null: no limit)",
+    )
 
     @field_validator("p_first_contact_resolution")
     @classmethod

@@ -81,6 +81,7 @@ def care_spend_table(model: CareModel) -> pd.DataFrame:
         {
             "eligible_triggered": records.care_eligible.ravel() * scale,
             "contacts": contacts * scale,
+            "withheld_by_contact_policy": records.care_withheld.ravel() * scale,
             "timely_contacts": records.care_timely.ravel() * scale,
             "preferred_channel_contacts": records.care_preferred.ravel() * scale,
             "cost_per_contact": np.tile(model.programmes.product.cost_per_contact, n_months * n_segments),

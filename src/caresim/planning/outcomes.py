@@ -147,6 +147,8 @@ def contact_load(model: CareModel) -> dict[str, float]:
     load = {
         "contacts_per_subscriber_month": float(mean_per_subscriber.max(initial=0.0)),
         "max_contacts_per_subscriber_month": float(per_subscriber.max(initial=0.0)),
+        "most_contacts_one_subscriber_month": float(records.care_peak.max(initial=0.0)),
+        "withheld_by_contact_policy": float(records.care_withheld.sum() * model.scale),
     }
     channels = [model.config.catalogue[name].channel for name in model.programmes.names]
     for channel in sorted(set(channels)):

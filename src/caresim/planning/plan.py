@@ -34,10 +34,21 @@ Excluded = frozenset[tuple[str, str]]
 
 def scenario_configs(config: CareConfig) -> list[CareConfig]:
     """The config itself, or, per scenario of ``planner.scenarios``, the config that names that scenario
-    (defaults, that scenario's file, then this config's own changes on top)."""
-    if not config.planner.scenarios:
-        return [config]
-    return [with_scenario(config, name) for name in config.planner.scenarios]
+    (defaults, that scenario's file, then this config's own changes on top); each with the contact policy."""
+    configs = [with_scenario(config, name) for name in config.planner.scenarios] or [config]
+    return [with_contact_policy(c) for c in configs]
+
+
+def with_contact_policy(config: CareConfig) -> CareConfig:
+    """The planner's contact policy (at most k care contacts per subscriber per month) enforced per subscriber
+    in the simulation (k rounded down), on top of any limit the service already has."""
+    k = config.planner.max_contacts_per_subscriber_month
+    if k is None:
+        return config
+    current = config.service.n_max_care_contacts_per_month
+    limit = int(k) if current is None else min(int(k), current)
+    service = config.service.model_copy(update={"n_max_care_contacts_per_month": limit})
+    return config.model_copy(update={"service": service})
 
 
 def cache_folder(config: CareConfig) -> Path:

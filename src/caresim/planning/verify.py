@@ -144,7 +144,8 @@ def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str, al
         row["net_value_cvar"] = cvar(simulated.loc[simulated.policy == name, "net_value"].to_numpy(), alpha)
         difference = group["net_value"] - reference_net
         row["net_value_vs_plan"], row["net_value_vs_plan_low"], row["net_value_vs_plan_high"] = interval(difference)
-        for column in (c for c in numeric if c.startswith(("contacts_", "max_contacts_", "poor_share_"))):
+        prefixes = ("contacts_", "max_contacts_", "poor_share_", "most_contacts_", "withheld_")
+        for column in (c for c in numeric if c.startswith(prefixes)):
             row[column] = float(simulated.loc[simulated.policy == name, column].max())  # the worst run
         if name in set(predicted.policy):
             forecast = predicted.set_index("policy").loc[name]
