@@ -43,3 +43,27 @@ def test_scale_multiplies_counts_and_money():
     assert b.kpis.query("month == 0")["revenue"].sum() == pytest.approx(
         3 * a.kpis.query("month == 0")["revenue"].sum(), rel=0.1
     )
+
+
+def test_handset_launch_pulls_high_value_subscribers():
+    base = simulate(tiny_config("baseline", n_subscribers=4000, n_months=9))
+    launch = simulate(tiny_config("handset_launch", n_subscribers=4000, n_months=9))
+
+    def churned(results, segments, months):
+        kpis = results.kpis[results.kpis.segment.isin(segments) & results.kpis.month.isin(months)]
+        return kpis["churned"].sum()
+
+    high, low = ["high_contract", "high_flex"], ["low_contract", "low_flex"]
+    during = range(3, 9)
+    assert churned(launch, high, during) > 1.3 * churned(base, high, during)  # common random numbers: same people
+    assert churned(launch, high, range(3)) == churned(base, high, range(3))  # nothing before the launch
+    assert churned(launch, low, during) == pytest.approx(churned(base, low, during), rel=0.15)
+
+
+def test_budget_cut_scenario_cuts_the_planners_budget_and_todays_coverage_by_30_percent():
+    base, cut = caresim.load_config("baseline"), caresim.load_config("budget_cut")
+    assert cut.planner.budget == pytest.approx(0.7 * base.planner.budget)
+    segments, programmes = tuple(base.population.segments), tuple(base.catalogue)
+    before = caresim.CarePolicy.from_mapping(base.policy, segments, programmes).shares
+    after = caresim.CarePolicy.from_mapping(cut.policy, segments, programmes).shares
+    assert after == pytest.approx(0.7 * before)
