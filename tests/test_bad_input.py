@@ -114,7 +114,8 @@ def test_cli_sweep_runs_every_point_and_sets_keys_absent_from_conf(tmp_path):
         "catalogue.tariff_advice.capacity_per_month=50",
     )
     assert done.returncode == 0, done.stderr
-    runs = sorted(path.name for path in (tmp_path / "out" / "baseline").iterdir())
-    assert len(runs) == 2 and runs[0].endswith("seed1") and runs[1].endswith("seed2")
-    config = (tmp_path / "out" / "baseline" / runs[0] / "config.yaml").read_text()
+    (sweep,) = (tmp_path / "out" / "sweeps").iterdir()
+    runs = sorted(path.name for path in sweep.iterdir() if path.is_dir() and not path.name.startswith("."))
+    assert len(runs) == 2 and runs[0].endswith("run.seed=1") and runs[1].endswith("run.seed=2")
+    config = (sweep / runs[0] / "config.yaml").read_text()
     assert "capacity_per_month: 50" in config

@@ -2,7 +2,7 @@
 
     caresim                                   # the default scenario
     caresim scenario=network_outage run.seed=7
-    caresim --multirun scenario=baseline,price_war run.seed=1,2
+    caresim --multirun scenario=baseline,price_war run.seed=1,2   # outputs/sweeps/<id>/<point>, sweep.parquet
     caresim mode=plan planner.budget=2e6          # pilot, optimise, verify and adjust a care plan
 
 Bad input ends with one line on stderr naming the key, exit status 2, and nothing written.
@@ -15,7 +15,9 @@ from datetime import datetime
 from pathlib import Path
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from caresim.errors import ConfigError
@@ -25,6 +27,7 @@ from caresim.planning.report import render as render_plan
 from caresim.schema import CareConfig
 from caresim.simulate import simulate
 from caresim.summary import render
+from caresim.sweep import clear_leftovers, is_finished, point_name, sweep_id
 
 EXIT_BAD_INPUT = 2
 
@@ -46,28 +49,39 @@ def run_folder(output_dir: str, scenario: str, seed: int, suffix: str = "") -> P
 
 
 def _task(cfg: DictConfig) -> None:
+    hydra_config = HydraConfig.get()
     try:
-        overrides = list(HydraConfig.get().overrides.task)
+        overrides = list(hydra_config.overrides.task)
         config = build_config(OmegaConf.to_container(cfg, resolve=True), overrides)
     except ConfigError as error:
         _fail(str(error))
         return
+    suffix = "-plan" if config.mode == "plan" else ""
+    if hydra_config.mode == RunMode.MULTIRUN:  # a sweep point: a fixed folder, skipped when already finished
+        folder = Path(hydra_config.sweep.dir) / point_name(overrides)
+        config_text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+        if is_finished(folder, config_text):
+            print(f"caresim: {folder}: finished already, skipped")
+            return
+        if folder.exists():
+            _fail(f"{folder}: holds a run of another config; remove it or sweep into another run.output_dir")
+        clear_leftovers(folder)
+    else:
+        folder = run_folder(config.run.output_dir, config.scenario, config.run.seed, suffix)
     if config.mode == "plan":
-        _plan(config)
+        _plan(config, folder, overrides)
         return
     results = simulate(config)
-    folder = results.write(run_folder(config.run.output_dir, config.scenario, config.run.seed), config.run.formats)
-    print(render(results, str(folder)))
+    print(render(results, str(results.write(folder, config.run.formats, overrides))))
 
 
-def _plan(config: CareConfig) -> None:
+def _plan(config: CareConfig, folder: Path, overrides: list[str]) -> None:
     try:
         report = plan(config)
     except ConfigError as error:
         _fail(str(error))
         return
-    folder = report.write(run_folder(config.run.output_dir, config.scenario, config.run.seed, "-plan"))
-    print(render_plan(report, str(folder)))
+    print(render_plan(report, str(report.write(folder, overrides))))
 
 
 def main() -> None:
@@ -82,6 +96,9 @@ def main() -> None:
         _fail(str(error))
     # any schema key may be set, listed in conf/ or not; Hydra's flags pass untouched
     sys.argv = [sys.argv[0], *(for_hydra([arg])[0] if arg in overrides else arg for arg in sys.argv[1:])]
+    if not any(o.lstrip("+").startswith("hydra.sweep.dir=") for o in overrides):
+        output_dir = load_config(None, sweep_variants(values)[0]).run.output_dir
+        sys.argv.append(f"hydra.sweep.dir={Path(output_dir) / 'sweeps' / sweep_id(values)}")
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)
     app()
 

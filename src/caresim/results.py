@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from caresim.manifest import manifest
 from caresim.policy import CarePolicy
 from caresim.schema import CareConfig
 
@@ -52,11 +53,17 @@ class Results:
         """All tables by name."""
         return {name: getattr(self, name) for name in TABLES}
 
-    def write(self, folder: str | Path, formats: tuple[str, ...] | list[str] = ("parquet", "csv")) -> Path:
-        """Write tables, resolved config and policy into ``folder`` (created whole, or not at all)."""
+    def write(
+        self,
+        folder: str | Path,
+        formats: tuple[str, ...] | list[str] = ("parquet", "csv"),
+        overrides: list[str] | None = None,
+    ) -> Path:
+        """Write tables, resolved config, policy and manifest into ``folder`` (created whole, or not at all)."""
         files = {
             "config.yaml": yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False),
             "policy.json": json.dumps(self.policy.to_mapping(), indent=2),
+            "manifest.json": json.dumps(manifest(self.config, self.wall_seconds, "simulation", overrides), indent=2),
         }
         return write_folder(folder, self.tables(), files, formats)
 

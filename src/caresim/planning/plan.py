@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
     ``extra_constraints`` are functions ``f(model, problem)`` adding named Pyomo constraints to the model
     (see ``caresim.optimize.build``); they apply to every plan made here, the frontier's included.
     """
+    started = time.perf_counter()
     configs = scenario_configs(config)
     check_scales(configs)
     cache = RunCache(cache_folder(config) if config.planner.resume else None)
@@ -121,6 +123,7 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         comparison=comparison,
         frontier=frontier,
         frontier_plans=frontier_plans,
+        wall_seconds=time.perf_counter() - started,
     )
 
 

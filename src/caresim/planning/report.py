@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from caresim.manifest import manifest
 from caresim.optimize import Plan, PlanningProblem
 from caresim.planning.pilot import PilotResult
 from caresim.results import write_folder
@@ -54,6 +55,7 @@ class PlanReport:
     comparison: pd.DataFrame | None
     frontier: pd.DataFrame
     frontier_plans: pd.DataFrame
+    wall_seconds: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -108,12 +110,14 @@ class PlanReport:
             "policy": self.coverage,
         }
 
-    def write(self, folder: str | Path) -> Path:
-        """Tables (Parquet + CSV), the resolved config, ``plan.json`` and the printed summary, whole or not at all."""
+    def write(self, folder: str | Path, overrides: list[str] | None = None) -> Path:
+        """Tables (Parquet + CSV), the resolved config, ``plan.json``, the summary and the manifest, whole or not
+        at all."""
         files = {
             "config.yaml": yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False),
             "plan.json": json.dumps(self.status(), indent=2, default=str),
             "summary.txt": render(self),
+            "manifest.json": json.dumps(manifest(self.config, self.wall_seconds, "plan", overrides), indent=2),
         }
         return write_folder(folder, self.tables(), files, self.config.run.formats)
 

@@ -1,0 +1,149 @@
+"""Sweeps: one folder per point, resumable, collected into one table.
+
+A sweep (``caresim --multirun ...``) writes each point into ``<sweep dir>/<point>``. The point's name is made
+from its overrides (``run.seed=2,scenario=price_war``), so running the same command again finds the points
+already finished and skips them: a sweep killed mid-way resumes without losing or repeating a run (each
+folder appears whole or not at all). At the end the points are collected into ``sweep.parquet`` and
+``sweep.csv``: one row per run and replication, the swept parameters as columns. Query it with pandas or
+DuckDB (``SELECT * FROM 'sweep.parquet'``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from caresim.lifecycle import GRADES
+
+#: Overrides that say how a run is shown or where it goes, not what it computes: not part of a point's name.
+PRESENTATION_KEYS = ("run.output_dir", "run.progress", "run.formats")
+MAX_NAME = 150
+
+
+def point_name(overrides: list[str]) -> str:
+    """A folder name for a sweep point, from its overrides (sorted, ``+`` and ``~`` marks dropped)."""
+    kept = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in PRESENTATION_KEYS or key.startswith("hydra"):
+            continue
+        kept.append(f"{key}={value}")
+    name = ",".join(sorted(kept)).replace("/", "_").replace(" ", "") or "defaults"
+    if len(name) > MAX_NAME:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = f"{name[: MAX_NAME - 13]}-{digest}"
+    return name
+
+
+def sweep_id(overrides: list[str]) -> str:
+    """A short, stable name for a sweep command: the same command gives the same folder."""
+    kept = sorted(o for o in overrides if o.lstrip("+~").partition("=")[0] not in PRESENTATION_KEYS)
+    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:10]
+
+
+def is_finished(folder: Path, config_text: str) -> bool:
+    """True when ``folder`` holds a finished run of exactly this resolved config."""
+    manifest, config = folder / "manifest.json", folder / "config.yaml"
+    if not (manifest.is_file() and config.is_file()):
+        return False
+    return yaml.safe_load(config.read_text()) == yaml.safe_load(config_text)
+
+
+def clear_leftovers(folder: Path) -> None:
+    """Remove half-written staging folders of ``folder`` left by a killed run."""
+    for leftover in folder.parent.glob(f".{folder.name}.*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _parameters(point: Path) -> dict[str, Any]:
+    manifest = json.loads((point / "manifest.json").read_text())
+    parameters: dict[str, Any] = {"point": point.name, "kind": manifest["kind"]}
+    for override in manifest.get("overrides", []):
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in PRESENTATION_KEYS or key.startswith("hydra"):
+            continue
+        parsed = yaml.safe_load(value) if value else None
+        parameters[key] = parsed if isinstance(parsed, int | float | str | bool) or parsed is None else value
+    parameters.setdefault("scenario", manifest["scenario"])
+    parameters.setdefault("run.seed", manifest["seed"])
+    return parameters
+
+
+def _read(point: Path, name: str) -> pd.DataFrame:
+    parquet, csv = point / f"{name}.parquet", point / f"{name}.csv"
+    return pd.read_parquet(parquet) if parquet.is_file() else pd.read_csv(csv)
+
+
+def simulation_summary(point: Path) -> list[dict[str, Any]]:
+    """One row of headline figures of a simulation run."""
+    kpis = _read(point, "kpis")
+    by_month = kpis.groupby("month").sum(numeric_only=True)
+    last = kpis[kpis.month == kpis.month.max()]
+    active = last["active"].sum()
+    row: dict[str, Any] = {
+        "replication": 0,
+        "months": int(kpis.month.max()) + 1,
+        "active_end": float(active),
+        "churned": float(kpis["churned"].sum()),
+        "monthly_churn_rate": float((by_month["churned"] / by_month["active_start"]).mean()),
+        "complaints_per_1000": float((1000 * by_month["complaints"] / by_month["active_start"]).mean()),
+        "revenue": float(kpis["revenue"].sum()),
+        "care_spend": float(kpis["care_spend"].sum()),
+    }
+    for grade in GRADES:
+        share = (last[f"satisfaction_{grade}"] * last["active"]).sum() / active if active else math.nan
+        row[f"satisfaction_{grade}_end"] = float(share)
+    return [row]
+
+
+def plan_summary(point: Path) -> list[dict[str, Any]]:
+    """One row per verification replication of the plan: its simulated net value, subscribers kept, cost."""
+    status = json.loads((point / "plan.json").read_text())
+    head = {"plan_status": status["status"], "plan_cost": status["total_cost"], "objective": status["objective"]}
+    if not ((point / "simulated.parquet").is_file() or (point / "simulated.csv").is_file()):
+        return [{"replication": 0, **head}]
+    simulated = _read(point, "simulated")
+    own = simulated[simulated.policy == "plan"].groupby("replication", as_index=False).mean(numeric_only=True)
+    columns = ["replication", "net_value", "value", "retained", "cost", "poor_share"]
+    return [{**head, **row} for row in own[columns].to_dict("records")]
+
+
+def collect(sweep_dir: str | Path) -> pd.DataFrame:
+    """Every finished point of a sweep: one row per run and replication, parameters as columns, sorted."""
+    sweep_dir = Path(sweep_dir)
+    rows = []
+    for point in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not (point / "manifest.json").is_file():
+            continue
+        parameters = _parameters(point)
+        summary = plan_summary(point) if parameters["kind"] == "plan" else simulation_summary(point)
+        rows += [{**parameters, **row} for row in summary]
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    return table.sort_values(["point", "replication"], kind="stable").reset_index(drop=True)
+
+
+def write_table(sweep_dir: str | Path) -> Path:
+    """Collect the sweep and write ``sweep.parquet`` and ``sweep.csv`` beside its points (each file whole)."""
+    sweep_dir = Path(sweep_dir)
+    table = collect(sweep_dir)
+    for name, write in (("sweep.parquet", table.to_parquet), ("sweep.csv", table.to_csv)):
+        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=sweep_dir)
+        os.close(handle)
+        try:
+            write(temporary, index=False)
+            os.replace(temporary, sweep_dir / name)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    return sweep_dir / "sweep.parquet"

@@ -1,0 +1,90 @@
+"""Sweeps: one folder per point, collected into one table; resumed after a kill; the same with two workers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+SWEEP = ("run.seed=1,2,3", "run.n_months=3", "run.scale=400", "run.progress=false")
+
+
+def _caresim(output: Path, *args: str, wait: bool = True):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    flags = [a for a in args if a.startswith("-")]
+    values = [a for a in args if not a.startswith("-")]
+    command = [sys.executable, "-m", "caresim.cli", *flags, f"run.output_dir={output}", *values]
+    if not wait:
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+        )
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def _sweep_dir(output: Path) -> Path:
+    (folder,) = (output / "sweeps").iterdir()
+    return folder
+
+
+def _points(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_sweep_writes_one_folder_per_point_and_one_table(tmp_path):
+    done = _caresim(tmp_path, "--multirun", *SWEEP)
+    assert done.returncode == 0, done.stderr
+    folder = _sweep_dir(tmp_path)
+    assert _points(folder) == [f"run.n_months=3,run.scale=400,run.seed={s}" for s in (1, 2, 3)]
+    for point in _points(folder):
+        names = {p.name for p in (folder / point).iterdir()}
+        assert {"kpis.parquet", "config.yaml", "manifest.json", "policy.json"} <= names
+    table = pd.read_parquet(folder / "sweep.parquet")
+    assert list(table["run.seed"]) == [1, 2, 3] and (table["run.n_months"] == 3).all()
+    assert table["monthly_churn_rate"].nunique() == 3  # three seeds, three different runs
+    by_duckdb = duckdb.sql(f"SELECT \"run.seed\", churned FROM '{folder / 'sweep.parquet'}' ORDER BY 1").df()
+    assert list(by_duckdb["churned"]) == list(table["churned"])
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_a_run(tmp_path):
+    reference = tmp_path / "whole"
+    assert _caresim(reference, "--multirun", *SWEEP).returncode == 0
+    killed = tmp_path / "killed"
+    process = _caresim(killed, "--multirun", *SWEEP, wait=False)
+    deadline = time.time() + 120
+    while not _any_point(killed) and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    folder = _sweep_dir(killed)
+    finished = _points(folder)
+    assert 1 <= len(finished) < 3, finished  # killed mid-way
+    stamps = {p: (folder / p / "manifest.json").stat().st_mtime_ns for p in finished}
+    again = _caresim(killed, "--multirun", *SWEEP)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("finished already, skipped") == len(finished)
+    assert {p: (folder / p / "manifest.json").stat().st_mtime_ns for p in finished} == stamps  # not redone
+    assert len(_points(folder)) == 3 and not [p for p in folder.iterdir() if p.name.startswith(".run")]
+    resumed = pd.read_parquet(folder / "sweep.parquet")
+    pd.testing.assert_frame_equal(resumed, pd.read_parquet(_sweep_dir(reference) / "sweep.parquet"))
+
+
+def _any_point(output: Path) -> bool:
+    sweeps = output / "sweeps"
+    return sweeps.exists() and any(_points(folder) for folder in sweeps.iterdir())
+
+
+def test_two_joblib_workers_give_the_same_table_as_one(tmp_path):
+    one = _caresim(tmp_path / "one", "--multirun", *SWEEP)
+    two = _caresim(tmp_path / "two", "--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SWEEP)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    tables = [pd.read_parquet(_sweep_dir(tmp_path / name) / "sweep.parquet") for name in ("one", "two")]
+    pd.testing.assert_frame_equal(*tables)
+    kpis = [
+        pd.read_parquet(_sweep_dir(tmp_path / n) / _points(_sweep_dir(tmp_path / n))[1] / "kpis.parquet")
+        for n in ("one", "two")
+    ]
+    pd.testing.assert_frame_equal(*kpis)
