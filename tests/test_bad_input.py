@@ -92,7 +92,8 @@ def test_cli_runs_a_scenario_and_writes_every_table(tmp_path):
     names = {path.name for path in runs[0].iterdir()}
     for table in TABLES:
         assert {f"{table}.parquet", f"{table}.csv"} <= names
-    assert {"config.yaml", "policy.json"} <= names
+    assert {"config.yaml", "policy.json", "manifest.json", "report.html"} <= names
+    assert (runs[0] / "report.html").read_text().count("data:image/png;base64,") == 3
     assert "monthly churn" in done.stdout and "care programmes" in done.stdout
     resolved = (runs[0] / "config.yaml").read_text()
     assert "scenario: network_outage" in resolved and "p_affected: 0.4" in resolved

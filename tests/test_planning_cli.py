@@ -28,6 +28,8 @@ def test_cli_plans_and_writes_the_plan(tmp_path):
     names = {path.name for path in runs[0].iterdir()}
     for table in ("plan", "binding", "comparison", "pilot_estimates", "overlaps", "frontier", "rounds"):
         assert {f"{table}.parquet", f"{table}.csv"} <= names, table
+    assert {"report.html", "manifest.json", "summary.txt"} <= names
+    assert (runs[0] / "report.html").read_text().count("data:image/png;base64,") == 3
     status = json.loads((runs[0] / "plan.json").read_text())
     assert status["status"] == "optimal" and status["total_cost"] <= 300000 * (1 + 1e-6)
     assert "caresim plan:" in done.stdout and "plan minus even_spread" in done.stdout

@@ -72,7 +72,9 @@ def _task(cfg: DictConfig) -> None:
         _plan(config, folder, overrides)
         return
     results = simulate(config)
-    print(render(results, str(results.write(folder, config.run.formats, overrides))))
+    written = results.write(folder, config.run.formats, overrides)
+    _report(config, written)
+    print(render(results, str(written)))
 
 
 def _plan(config: CareConfig, folder: Path, overrides: list[str]) -> None:
@@ -81,7 +83,17 @@ def _plan(config: CareConfig, folder: Path, overrides: list[str]) -> None:
     except ConfigError as error:
         _fail(str(error))
         return
-    print(render_plan(report, str(report.write(folder, overrides))))
+    written = report.write(folder, overrides)
+    _report(config, written)
+    print(render_plan(report, str(written)))
+
+
+def _report(config: CareConfig, folder: Path) -> None:
+    """report.html and figures/ in a finished run folder (read from what was written; nothing re-run)."""
+    if config.run.report:
+        from caresim.report import report
+
+        report(folder)
 
 
 def main() -> None:

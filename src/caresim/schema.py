@@ -336,6 +336,7 @@ class Run(Strict):
     output_dir: str = Field("outputs", description="folder that receives one sub-folder per run")
     formats: list[Literal["parquet", "csv"]] = Field(default_factory=lambda: ["parquet", "csv"])
     progress: bool = True
+    report: bool = Field(True, description="write report.html and figures/ into each run folder")
 
 
 PolicyShares = dict[str, Probability | dict[str, Probability]]

@@ -25,7 +25,7 @@ import yaml
 from caresim.lifecycle import GRADES
 
 #: Overrides that say how a run is shown or where it goes, not what it computes: not part of a point's name.
-PRESENTATION_KEYS = ("run.output_dir", "run.progress", "run.formats")
+PRESENTATION_KEYS = ("run.output_dir", "run.progress", "run.formats", "run.report")
 MAX_NAME = 150
 
 
