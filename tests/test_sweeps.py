@@ -1,9 +1,11 @@
 """Sweeps: one folder per point, collected into one table; resumed after a kill; the same with two workers."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,3 +90,27 @@ def test_two_joblib_workers_give_the_same_table_as_one(tmp_path):
         for n in ("one", "two")
     ]
     pd.testing.assert_frame_equal(*kpis)
+
+
+def test_ray_launcher_runs_a_two_point_sweep_on_a_local_instance(tmp_path):
+    ray_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
+    try:
+        done = _caresim(
+            tmp_path,
+            "--multirun",
+            "hydra/launcher=ray",
+            "+hydra.launcher.ray.init.num_cpus=2",
+            f"+hydra.launcher.ray.init._temp_dir={ray_dir}",
+            "run.seed=1,2",
+            "run.n_months=2",
+            "run.scale=400",
+            "run.progress=false",
+            "run.report=false",
+        )
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder = _sweep_dir(tmp_path)
+    assert _points(folder) == [f"run.n_months=2,run.scale=400,run.seed={s}" for s in (1, 2)]
+    table = pd.read_parquet(folder / "sweep.parquet")
+    assert list(table["run.seed"]) == [1, 2] and table["churned"].gt(0).all()
