@@ -483,3 +483,17 @@ def test_cvar_of_loyal_subscribers_and_loyalty_in_large_numbers():
 def test_unknown_objective_names_the_key():
     with pytest.raises(ValueError, match=r"^objective: must be one of net_value, retained, loyalty, min_cost"):
         solve(PlanningProblem(options=[_option()], budget=10, objective="loyal"))
+
+
+def test_programme_capacity_limits_the_contacts_of_one_programme_across_segments():
+    options = [
+        _option(segment=s, eligible=100, value=(0, 300), contacts_per_treated_month=1.0, channel="hotline")
+        for s in ("s1", "s2")
+    ]
+    plan = solve(PlanningProblem(options=options, budget=1000, programme_capacity={"reward": 120}))
+    assert plan.allocations["contacts_per_month"].sum() == pytest.approx(120)
+    assert plan.objective == pytest.approx(120 * (3 - 1))  # 120 treated, value 3 and cost 1 each
+    row = plan.binding.set_index("constraint").loc["programme_capacity"]
+    assert row["shadow_price"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match=r"programme_capacity.gift: unknown programme"):
+        solve(PlanningProblem(options=options, budget=1000, programme_capacity={"gift": 1}))

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from tests.test_bad_input import _cli
@@ -64,3 +65,12 @@ def test_cli_bad_planner_input_one_line_exit_2_nothing_written(tmp_path, bad, ke
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"caresim: {key}"), lines
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_plans_across_two_scenarios(tmp_path):
+    done = _cli(tmp_path, *QUICK, "planner.budget=300000", "planner.scenarios=[baseline,price_war]")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "scenario baseline, price_war" in done.stdout
+    (run,) = (tmp_path / "out" / "baseline").iterdir()
+    simulated = pd.read_parquet(run / "simulated.parquet")
+    assert set(simulated["scenario"]) == {"baseline", "price_war"}

@@ -121,3 +121,21 @@ def test_verification_runs_every_scenario_on_shared_seeds():
     totals = Verifier(configs).totals("no_care", {})
     assert sorted(set(totals["scenario"])) == ["baseline", "price_war"]
     assert len(totals) == 4 and (totals[["value", "retained", "cost"]] == 0).all(axis=None)
+
+
+def test_loyal_subscribers_are_those_still_active_with_good_loyalty():
+    model = run_model(build_model(tiny_config(n_subscribers=1500, n_months=8), {}))
+    outcomes = Outcomes.of(model, remaining_lifetime(model, 24))
+    loyal = outcomes.columns()["loyal_active"]
+    churned = outcomes.ever_active & (outcomes.active_end == 0)
+    assert churned.any() and (loyal[churned] == 0).all()
+    assert loyal.sum() == ((outcomes.active_end > 0) & (outcomes.loyalty_grade <= 1)).sum()
+
+
+def test_contact_policy_of_the_planner_is_rounded_up_per_subscriber():
+    from caresim.planning.plan import with_contact_policy
+
+    half = with_contact_policy(tiny_plan_config(planner={"max_contacts_per_subscriber_month": 0.5}))
+    assert half.service.n_max_care_contacts_per_month == 1  # a mean of 0.5 still lets a subscriber get one
+    none = with_contact_policy(tiny_plan_config(planner={"max_contacts_per_subscriber_month": None}))
+    assert none.service.n_max_care_contacts_per_month is None

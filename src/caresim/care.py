@@ -128,10 +128,11 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
         waiting = waiting[still]
     queue = np.union1d(due, waiting) if len(waiting) else due
     limit = model.config.service.n_max_care_contacts_per_month
-    if limit is not None and len(queue):  # the contact policy: held back this month, not queued for later
+    if limit is not None and len(queue):  # the contact policy: withheld, not queued for later (backlog dropped too)
         so_far = np.where(state.care_month[queue] == month, state.care_this_month[queue], 0)
         full = so_far >= limit
         records.care_withheld[month, :, code] += np.bincount(state.segment[queue[full]], minlength=records.n_segments)
+        state.pending[code, queue[full]] = False
         queue = queue[~full]
     if np.isfinite(capacity):
         # whole contacts this month; the fraction carries over, unused capacity does not

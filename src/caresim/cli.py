@@ -72,7 +72,7 @@ def _task(cfg: DictConfig) -> None:
         _plan(config, folder, overrides)
         return
     results = simulate(config)
-    written = results.write(folder, config.run.formats, overrides)
+    written = _write(lambda target: results.write(target, config.run.formats, overrides), folder, config, suffix)
     _report(config, written)
     print(render(results, str(written)))
 
@@ -83,9 +83,22 @@ def _plan(config: CareConfig, folder: Path, overrides: list[str]) -> None:
     except ConfigError as error:
         _fail(str(error))
         return
-    written = report.write(folder, overrides)
+    written = _write(lambda target: report.write(target, overrides), folder, config, "-plan")
     _report(config, written)
     print(render_plan(report, str(written)))
+
+
+def _write(write, folder: Path, config: CareConfig, suffix: str) -> Path:
+    """Write into ``folder``; a single run that lost its folder name to a run started the same second takes the
+    next free name (a sweep point's folder is its identity and is never renamed)."""
+    for _ in range(100):
+        try:
+            return write(folder)
+        except FileExistsError:
+            if HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise
+            folder = run_folder(config.run.output_dir, config.scenario, config.run.seed, suffix)
+    return write(folder)
 
 
 def _report(config: CareConfig, folder: Path) -> None:

@@ -222,8 +222,11 @@ def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Hydra-compose ``conf/`` with the overrides (for the Python API; the CLI gets this from Hydra)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
+    running = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    GlobalHydra.instance().clear()  # inside the caresim app (planning across scenarios): set the app's aside
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
@@ -231,6 +234,10 @@ def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
         raise ConfigError(
             " ".join(str(error).split("\n")[:1] + [line.strip() for line in str(error).split("\n")[2:3]])
         ) from None
+    finally:
+        if running is not None:
+            GlobalHydra.instance().clear()
+            GlobalHydra.instance().initialize(running)
     return OmegaConf.to_container(cfg, resolve=True)
 
 
@@ -255,22 +262,18 @@ def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> C
     return build_config(compose(for_hydra(overrides)), overrides)
 
 
-def _changes(base: Any, changed: Any) -> Any:
-    """The leaves of ``changed`` that differ from ``base`` (mappings compared key by key, other values whole)."""
-    if isinstance(base, dict) and isinstance(changed, dict):
-        delta = {}
-        for key, value in changed.items():
-            if key not in base:
-                delta[key] = value
-            else:
-                inner = _changes(base[key], value)
-                if inner is not _SAME:
-                    delta[key] = inner
-        return delta or _SAME
-    return _SAME if base == changed else changed
+def _changes(base: Any, changed: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
+    """Where ``changed`` differs from ``base``: (path, new value) pairs. Mappings with the same keys are compared
+    key by key; a mapping that gained or lost keys, and any other value, is replaced whole."""
+    if isinstance(base, dict) and isinstance(changed, dict) and set(base) == set(changed):
+        return [change for key in changed for change in _changes(base[key], changed[key], (*path, key))]
+    return [] if base == changed else [(path, changed)]
 
 
-_SAME = object()
+def _set(data: dict, path: tuple, value: Any) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
 
 
 def with_scenario(config: CareConfig, name: str) -> CareConfig:
@@ -280,13 +283,20 @@ def with_scenario(config: CareConfig, name: str) -> CareConfig:
     An override that sets a key to the value its own scenario already gives cannot be told apart from no
     override, so the other scenario's value applies there.
     """
-    own = load_config(config.scenario).model_dump(mode="json")
-    mine = config.model_dump(mode="json")
+    own = load_config(config.scenario).model_dump()
+    mine = config.model_dump()
     for data in (own, mine):
         data.pop("scenario"), data.pop("description")
-    delta = _changes(own, mine)
-    other = load_config(name).model_dump(mode="json")
-    if delta is not _SAME:
-        merged = OmegaConf.merge(OmegaConf.create(other), OmegaConf.create(delta))
-        other = OmegaConf.to_container(merged, resolve=True)
+    other = load_config(name).model_dump()
+    for path, value in _changes(own, mine):
+        if len(path) > 1 and not isinstance(_get(other, path[:-1]), dict):
+            _set(other, path[:-1], _get(mine, path[:-1]))  # the scenario has no such mapping: take the user's
+        else:
+            _set(other, path, value)
     return validate(other)
+
+
+def _get(data: dict, path: tuple) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data

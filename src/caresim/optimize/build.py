@@ -215,6 +215,17 @@ def channel_capacity(layout: Layout, problem: PlanningProblem) -> list[Row]:
     return rows
 
 
+def programme_capacity(layout: Layout, problem: PlanningProblem) -> list[Row]:
+    """Care contacts per month of each programme, over its segments, within the programme's own capacity."""
+    groups, unit = layout.groups(layout.programme), layout.units.contacts
+    rows = []
+    for programme, capacity in problem.programme_capacity.items():
+        columns = groups.get(layout.programmes.index(programme), np.zeros(0, dtype=int))
+        coefs = layout.contacts[layout.col_option[columns]] / unit
+        rows.append(Row("programme_capacity", programme, columns, coefs, upper=capacity / unit, unit=unit))
+    return rows
+
+
 def contact_policy(layout: Layout, problem: PlanningProblem) -> list[Row]:
     """At most k care contacts per subscriber per month, on average over each segment."""
     limit = problem.max_contacts_per_subscriber_month
@@ -259,6 +270,7 @@ LIMITS: tuple[RowFamily, ...] = (
     period_budget,
     segment_spend,
     channel_capacity,
+    programme_capacity,
     contact_policy,
     service_floor,
     retention_target,

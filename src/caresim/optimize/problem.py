@@ -110,6 +110,7 @@ class PlanningProblem:
     segment_min_spend: dict[str, float] = field(default_factory=dict)
     segment_max_spend: dict[str, float] = field(default_factory=dict)
     channel_capacity: dict[str, float] = field(default_factory=dict)  # contacts per month
+    programme_capacity: dict[str, float] = field(default_factory=dict)  # contacts per month, per programme
     segment_size: dict[str, float] = field(default_factory=dict)  # subscribers, for the contact policy
     max_contacts_per_subscriber_month: float | None = None
     poor_share: dict[str, float] = field(default_factory=dict)  # today's share of Poor satisfaction
@@ -159,6 +160,7 @@ class PlanningProblem:
             ("max_poor_share", self.max_poor_share, "segment", segments),
             ("fixed_cost", self.fixed_cost, "programme", programmes),
             ("channel_capacity", self.channel_capacity, "channel", channels),
+            ("programme_capacity", self.programme_capacity, "programme", programmes),
         ):
             for name, number in mapping.items():
                 if name not in known:

@@ -83,6 +83,7 @@ class Outcomes:
             columns[f"loyalty_{grade}"] = (self.loyalty_grade == g).astype(float)
         columns["satisfaction_good_or_better"] = (self.satisfaction_grade <= GOOD).astype(float)
         columns["loyalty_good_or_better"] = (self.loyalty_grade <= GOOD).astype(float)
+        columns["loyal_active"] = self.active_end * (self.loyalty_grade <= GOOD)  # still here, and loyal
         return columns
 
 
@@ -110,7 +111,7 @@ def policy_totals(model: CareModel, twin: Outcomes, lifetime: np.ndarray) -> dic
     totals = {
         "value": value,
         "retained": float((own.active_end - twin.active_end)[ever].sum() * scale),
-        "loyal": float(((own.loyalty_grade <= GOOD).astype(float) - (twin.loyalty_grade <= GOOD))[ever].sum() * scale),
+        "loyal": float((own.columns()["loyal_active"] - twin.columns()["loyal_active"])[ever].sum() * scale),
         "cost": float(spend.sum()),
         "net_value": value - float(spend.sum()),
         "active_end": float(own.active_end[own.ever_active].sum() * scale),

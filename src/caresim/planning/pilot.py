@@ -39,6 +39,7 @@ OUTCOMES = (
     *(f"loyalty_{grade}" for grade in GRADES),
     "satisfaction_good_or_better",
     "loyalty_good_or_better",
+    "loyal_active",
 )
 
 
@@ -55,10 +56,19 @@ class PilotResult:
 
 
 def pilot_config(config: CareConfig, seed: int) -> CareConfig:
-    """The pilot market: the scenario at the pilot's scale, with its own seed, quiet."""
+    """The pilot market: the scenario at the pilot's scale, with its own seed, quiet, and without the limits
+    the plan itself must respect (programme capacities, the contact policy). The pilot measures what each
+    programme does and costs when everyone assigned to it can be served; the optimiser then keeps the plan
+    within the capacities, and the verifying simulation runs it with every limit in force."""
     scale = config.planner.pilot.scale or config.run.scale
     run = config.run.model_copy(update={"seed": seed, "scale": scale, "progress": False})
-    return config.model_copy(update={"run": run})
+    planned = set(planned_programmes(config))
+    catalogue = {
+        name: programme.model_copy(update={"capacity_per_month": None}) if name in planned else programme
+        for name, programme in config.catalogue.items()
+    }
+    service = config.service.model_copy(update={"n_max_care_contacts_per_month": None})
+    return config.model_copy(update={"run": run, "catalogue": catalogue, "service": service})
 
 
 def planned_programmes(config: CareConfig) -> tuple[str, ...]:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,19 +36,20 @@ Excluded = frozenset[tuple[str, str]]
 
 def scenario_configs(config: CareConfig) -> list[CareConfig]:
     """The config itself, or, per scenario of ``planner.scenarios``, the config that names that scenario
-    (defaults, that scenario's file, then this config's own changes on top); each with the contact policy."""
-    configs = [with_scenario(config, name) for name in config.planner.scenarios] or [config]
-    return [with_contact_policy(c) for c in configs]
+    (defaults, that scenario's file, then this config's own changes on top)."""
+    return [with_scenario(config, name) for name in config.planner.scenarios] or [config]
 
 
 def with_contact_policy(config: CareConfig) -> CareConfig:
     """The planner's contact policy (at most k care contacts per subscriber per month) enforced per subscriber
-    in the simulation (k rounded down), on top of any limit the service already has."""
+    in the verifying simulation (k rounded up: the optimiser holds the segment's mean within k), on top of
+    any limit the service already has."""
     k = config.planner.max_contacts_per_subscriber_month
     if k is None:
         return config
     current = config.service.n_max_care_contacts_per_month
-    limit = int(k) if current is None else min(int(k), current)
+    cap = math.ceil(k)
+    limit = cap if current is None else min(cap, current)
     service = config.service.model_copy(update={"n_max_care_contacts_per_month": limit})
     return config.model_copy(update={"service": service})
 
@@ -95,7 +97,7 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         bar.set_postfix_str("pilot")
         pilot = run_pilot(configs, tick, cache)
         bar.set_postfix_str("optimise and verify")
-        verifier = Verifier(configs, tick, cache)
+        verifier = Verifier([with_contact_policy(c) for c in configs], tick, cache)
         rounds, chosen, excluded = _adjust(pilot, config, verifier, extras)
         problem = planning_problem(pilot, config, excluded, extra_constraints=extras)
         comparison = predicted = simulated = None

@@ -16,6 +16,7 @@ import yaml
 
 from caresim.manifest import manifest
 from caresim.optimize import Plan, PlanningProblem
+from caresim.optimize.evaluate import OBJECTIVE_METRIC
 from caresim.planning.pilot import PilotResult
 from caresim.results import write_folder
 from caresim.schema import CareConfig
@@ -159,21 +160,25 @@ def render(report: PlanReport, folder: str | None = None) -> str:
             name = row.constraint + (f"[{row.index}]" if row.index else "")
             lines.append(f"    {name:<34} limit {row.limit:>14,.2f}  shadow price {row.shadow_price:,.3f}")
     if report.comparison is not None:
+        metric = OBJECTIVE_METRIC.get(planner.objective, "net_value")
+        money = metric == "net_value"
         scenarios = ", ".join(planner.scenarios) if planner.scenarios else report.config.scenario
         lines.append(
-            f"  predicted vs simulated (fresh seeds, scenario {scenarios}; 95% intervals), net value against no care:"
+            f"  predicted vs simulated (fresh seeds, scenario {scenarios}; 95% intervals), {metric} against no care:"
         )
         for _, row in report.comparison.iterrows():
-            predicted = _range(row, "predicted_net_value") if "predicted_net_value" in row else "n/a"
-            tail = f"  CVaR({planner.cvar_alpha:g}) {_money(row['net_value_cvar'])}" if planner.risk == "cvar" else ""
+            predicted = _range(row, f"predicted_{metric}", money) if f"predicted_{metric}" in row else "n/a"
+            cvar = row[f"{metric}_cvar"]
+            tail = f"  CVaR({planner.cvar_alpha:g}) {_money(cvar) if money else f'{cvar:,.0f}'}"
             lines.append(
-                f"    {row.policy:<17} simulated {_range(row, 'net_value'):<34} predicted {predicted:<34} "
-                f"kept {_range(row, 'retained', money=False)}{tail}"
+                f"    {row.policy:<17} simulated {_range(row, metric, money):<34} predicted {predicted:<34} "
+                + (f"kept {_range(row, 'retained', money=False)}" if metric != "retained" else "")
+                + (tail if planner.risk == "cvar" else "")
             )
         own = report.comparison.set_index("policy").loc["plan"]
-        if own["predicted_net_value"]:
-            ratio = own["net_value"] / own["predicted_net_value"]
-            lines.append(f"    the plan realised {ratio:.2f} x its predicted net value in simulation")
+        if own[f"predicted_{metric}"]:
+            ratio = own[metric] / own[f"predicted_{metric}"]
+            lines.append(f"    the plan realised {ratio:.2f} x its predicted {metric} in simulation")
         others = report.comparison[report.comparison.policy != "plan"]
         for _, row in others.iterrows():
             gain = pd.Series(

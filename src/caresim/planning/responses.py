@@ -24,7 +24,7 @@ from caresim.schema import CareConfig
 
 EFFECTS = tuple(f"effect_{name}" for name in OUTCOMES)
 #: the effects the planner's curves are built from (and shrunk)
-PLANNED = ("effect_value", "effect_retained", "effect_satisfaction_poor", "effect_loyalty_good_or_better")
+PLANNED = ("effect_value", "effect_retained", "effect_satisfaction_poor", "effect_loyal_active")
 ESTIMATED = (
     *EFFECTS,
     "cost_per_assigned",
@@ -151,7 +151,7 @@ def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[st
 
         value, value_samples = _curves(effect("effect_value") * scale, coverage)
         retained, retained_samples = _curves(effect("effect_retained") * scale, coverage)
-        loyal, loyal_samples = _curves(effect("effect_loyalty_good_or_better") * scale, coverage)
+        loyal, loyal_samples = _curves(effect("effect_loyal_active") * scale, coverage)
         poor, _ = _curves(-effect("effect_satisfaction_poor") * scale / max(ever[segment], 1.0), coverage)
         by_level = group.groupby("level")
         built.append(
@@ -226,6 +226,11 @@ def planning_problem(
         segment_min_spend={s: x for s, x in planner.segment_min_spend.items() if s in segments},
         segment_max_spend={s: x for s, x in planner.segment_max_spend.items() if s in segments},
         channel_capacity={c: x for c, x in planner.channel_capacity.items() if c in channels},
+        programme_capacity={
+            p: config.catalogue[p].capacity_per_month
+            for p in running
+            if config.catalogue[p].capacity_per_month is not None
+        },
         segment_size=facts["active_mean"].to_dict(),
         max_contacts_per_subscriber_month=planner.max_contacts_per_subscriber_month,
         poor_share=facts["poor_share"].to_dict(),

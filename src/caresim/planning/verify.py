@@ -141,7 +141,8 @@ def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str, al
         row: dict[str, object] = {"policy": name}
         for metric in METRICS:
             row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = interval(group[metric])
-        row["net_value_cvar"] = cvar(simulated.loc[simulated.policy == name, "net_value"].to_numpy(), alpha)
+        for metric in ("net_value", "retained", "loyal"):  # over every scenario × replication run
+            row[f"{metric}_cvar"] = cvar(simulated.loc[simulated.policy == name, metric].to_numpy(), alpha)
         difference = group["net_value"] - reference_net
         row["net_value_vs_plan"], row["net_value_vs_plan_low"], row["net_value_vs_plan_high"] = interval(difference)
         prefixes = ("contacts_", "max_contacts_", "poor_share_", "most_contacts_", "withheld_")
