@@ -191,15 +191,18 @@ def render(report: PlanReport, folder: str | None = None) -> str:
             lines.append(f"    plan minus {row.policy:<17} {_range(gain, 'gain')} (paired, same seeds)")
     overlaps = report.overlaps
     if not overlaps.empty:
-        measured = overlaps[overlaps.verdict != "not measured"]
-        apart = measured[measured.verdict != "additive"]
+        measured = overlaps.groupby(["programme_a", "programme_b"])["verdict"].agg(
+            lambda v: (v != "not measured").any()
+        )
+        apart = overlaps[overlaps.verdict.isin(["sub-additive", "super-additive"])]
         examples = ", ".join(
             f"{r.segment} {r.programme_a}+{r.programme_b} ({r.verdict})" for r in apart.head(3).itertuples()
         )
         lines.append(
-            f"  overlaps: {len(measured)} programme pairs sharing a trigger or channel measured, {len(apart)} not "
-            f"additive{': ' + examples if examples else ''}; the optimiser adds effects, the simulation above "
-            "checks the whole plan"
+            f"  overlaps: of {len(measured)} programme pairs sharing a trigger or channel, {int(measured.sum())} "
+            f"were measured in some segment; {len(apart)} segment x pair cells are not additive"
+            f"{': ' + examples if examples else ''}. The optimiser adds effects; the simulation above checks "
+            "the whole plan, and is what the unmeasured pairs rely on"
         )
     rounds = report.rounds_table()
     if len(rounds) > 1 or (len(rounds) and rounds.failed.iloc[0]):

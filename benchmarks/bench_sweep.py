@@ -1,0 +1,67 @@
+"""Benchmark sweep throughput: the same sweep with Hydra's joblib launcher on one worker and on two.
+
+Target (issue 4): two local workers give close to twice the throughput of one. Both sweeps run in this one
+process's session, one after the other, into fresh folders; the figures are wall times of the whole
+``caresim --multirun`` command, launcher start-up included, and their ratio. The collected tables are
+compared too: they must be identical.
+
+    .venv/bin/python benchmarks/bench_sweep.py              # 4 points of 36 months (about a minute)
+    .venv/bin/python benchmarks/bench_sweep.py --points 2 --months 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def sweep(output: Path, seeds: str, months: int, workers: int) -> float:
+    """Wall seconds of one sweep over ``seeds`` with ``workers`` joblib workers."""
+    command = [
+        sys.executable,
+        "-m",
+        "caresim.cli",
+        "--multirun",
+        "hydra/launcher=joblib",
+        f"hydra.launcher.n_jobs={workers}",
+        f"run.seed={seeds}",
+        f"run.n_months={months}",
+        "run.progress=false",
+        "run.report=false",
+        f"run.output_dir={output}",
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def table(output: Path) -> pd.DataFrame:
+    (folder,) = (output / "sweeps").iterdir()
+    return pd.read_parquet(folder / "sweep.parquet")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=4)
+    parser.add_argument("--months", type=int, default=36)
+    args = parser.parse_args()
+    seeds = ",".join(str(s) for s in range(1, args.points + 1))
+    with tempfile.TemporaryDirectory() as scratch:
+        one = sweep(Path(scratch) / "one", seeds, args.months, 1)
+        two = sweep(Path(scratch) / "two", seeds, args.months, 2)
+        same = table(Path(scratch) / "one").equals(table(Path(scratch) / "two"))
+    print(f"sweep benchmark: {args.points} points x {args.months} months, default scenario, joblib launcher")
+    print(f"  1 worker   {one:7.1f} s   {args.points / one * 60:6.1f} runs/min")
+    print(f"  2 workers  {two:7.1f} s   {args.points / two * 60:6.1f} runs/min")
+    print(f"  throughput 2 workers / 1 worker = {one / two:.2f}x (2 cores; launcher start-up included)")
+    print(f"  collected tables identical: {same}")
+
+
+if __name__ == "__main__":
+    main()
