@@ -176,9 +176,13 @@ def validate(data: dict[str, Any]) -> CareConfig:
         config = CareConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
-    for name in config.planner.scenarios:
-        if name not in available_scenarios():
-            raise ConfigError(f"planner.scenarios: unknown scenario '{name}'; available: {available_scenarios()}")
+    for key, names in (
+        ("planner.scenarios", config.planner.scenarios),
+        ("planner.verify.scenarios", config.planner.verify.scenarios),
+    ):
+        for name in names:
+            if name not in available_scenarios():
+                raise ConfigError(f"{key}: unknown scenario '{name}'; available: {available_scenarios()}")
     return config
 
 

@@ -65,6 +65,11 @@ class Verify(_Strict):
 
     n_replications: Annotated[int, Field(ge=2, le=200)] = 3
     baselines: list[Baseline] = Field(default_factory=lambda: list(BASELINES))
+    scenarios: list[str] = Field(
+        default_factory=list,
+        description="scenarios to verify in (e.g. a plan made for one market checked in all); "
+        "empty: the ones planned for",
+    )
 
 
 class Adjust(_Strict):

@@ -73,11 +73,11 @@ def check_scales(configs: list[CareConfig]) -> None:
                     )
 
 
-def _n_runs(config: CareConfig, n_scenarios: int) -> int:
+def _n_runs(config: CareConfig, n_scenarios: int, n_verified: int) -> int:
     planner = config.planner
     pilot = n_scenarios * planner.pilot.n_replications * (1 + len(planner.pilot.coverage_levels))
     policies = 2 + len(planner.verify.baselines) + planner.adjust.max_rounds
-    return pilot + n_scenarios * planner.verify.n_replications * policies
+    return pilot + n_verified * planner.verify.n_replications * policies
 
 
 def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Sequence[Callable] = ()) -> PlanReport:
@@ -89,15 +89,17 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
     started = time.perf_counter()
     configs = scenario_configs(config)
     check_scales(configs)
+    n_verified = len(config.planner.verify.scenarios) or len(configs)
     cache = RunCache(cache_folder(config) if config.planner.resume else None)
     show = config.run.progress if progress is None else progress
     extras = tuple(extra_constraints)
-    with tqdm(total=_n_runs(config, len(configs)), desc="planning", unit="run", disable=not show) as bar:
+    with tqdm(total=_n_runs(config, len(configs), n_verified), desc="planning", unit="run", disable=not show) as bar:
         tick = lambda: bar.update(1)  # noqa: E731
         bar.set_postfix_str("pilot")
         pilot = run_pilot(configs, tick, cache)
         bar.set_postfix_str("optimise and verify")
-        verifier = Verifier([with_contact_policy(c) for c in configs], tick, cache)
+        checked = [with_scenario(config, n) for n in config.planner.verify.scenarios] or configs
+        verifier = Verifier([with_contact_policy(c) for c in checked], tick, cache)
         rounds, chosen, excluded = _adjust(pilot, config, verifier, extras)
         problem = planning_problem(pilot, config, excluded, extra_constraints=extras)
         comparison = predicted = simulated = None

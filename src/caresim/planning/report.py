@@ -162,7 +162,8 @@ def render(report: PlanReport, folder: str | None = None) -> str:
     if report.comparison is not None:
         metric = OBJECTIVE_METRIC.get(planner.objective, "net_value")
         money = metric == "net_value"
-        scenarios = ", ".join(planner.scenarios) if planner.scenarios else report.config.scenario
+        verified = planner.verify.scenarios or planner.scenarios
+        scenarios = ", ".join(verified) if verified else report.config.scenario
         lines.append(
             f"  predicted vs simulated (fresh seeds, scenario {scenarios}; 95% intervals), {metric} against no care:"
         )

@@ -1,0 +1,45 @@
+"""Every experiment definition loads, and one point of its sweep plans and verifies at tiny size."""
+
+import pytest
+import yaml
+
+from caresim.loading import conf_dir, load_config, sweep_variants
+from caresim.planning import plan
+
+EXPERIMENTS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
+TINY = (
+    "run.n_months=2",
+    "run.scale=400",
+    "run.progress=false",
+    "planner.pilot.n_replications=2",
+    "planner.pilot.coverage_levels=[0.5]",
+    "planner.verify.n_replications=2",
+    "planner.adjust.max_rounds=0",
+    "planner.frontier.n_points=2",
+)
+
+
+def _first_point(name: str) -> list[str]:
+    text = yaml.safe_load((conf_dir() / "experiment" / f"{name}.yaml").read_text())
+    params = text["hydra"]["sweeper"]["params"]
+    return sweep_variants([f"{key}={value}" for key, value in params.items()])[0]
+
+
+def test_the_five_experiments_of_issue_4_are_defined():
+    assert EXPERIMENTS == ["budget_frontier", "pilot_size", "robustness", "sensitivity", "uplift_vs_risk"]
+    for name in EXPERIMENTS:
+        readme = conf_dir().parent / "experiments" / name / "README.md"
+        text = readme.read_text()
+        assert f"+experiment={name}" in text and "## Question" in text and "## Produces" in text, name
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_runs_one_point_at_tiny_size(name):
+    overrides = [f"+experiment={name}", *_first_point(name), *TINY]
+    if name == "robustness":
+        overrides.append("planner.verify.scenarios=[baseline,price_war]")
+    config = load_config(None, overrides)
+    assert config.mode == "plan"
+    report = plan(config, progress=False)
+    assert report.plan.ok, report.plan.explanation
+    assert report.comparison is not None and set(report.comparison.policy) >= {"plan", "no_care"}
