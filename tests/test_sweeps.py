@@ -47,6 +47,8 @@ def test_sweep_writes_one_folder_per_point_and_one_table(tmp_path):
     table = pd.read_parquet(folder / "sweep.parquet")
     assert list(table["run.seed"]) == [1, 2, 3] and (table["run.n_months"] == 3).all()
     assert table["monthly_churn_rate"].nunique() == 3  # three seeds, three different runs
+    report = (folder / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 1 and "monthly_churn_rate by arm" in report
     by_duckdb = duckdb.sql(f"SELECT \"run.seed\", churned FROM '{folder / 'sweep.parquet'}' ORDER BY 1").df()
     assert list(by_duckdb["churned"]) == list(table["churned"])
 

@@ -1,5 +1,5 @@
-"""Hydra callbacks (the edge of the app): a sweep records its command at the start and collects its points
-into one table at the end."""
+"""Hydra callbacks (the edge of the app): a sweep records its command at the start, and at the end collects
+its points into one table and writes the sweep's report."""
 
 from __future__ import annotations
 
@@ -26,3 +26,7 @@ class CollectSweep(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         table = write_table(config.hydra.sweep.dir)
         print(f"caresim: sweep collected into {table}")
+        if config.run.report:
+            from caresim.report.sweep import sweep_report
+
+            print(f"caresim: sweep report {sweep_report(config.hydra.sweep.dir)}")
