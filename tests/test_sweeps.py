@@ -39,6 +39,7 @@ def _points(folder: Path) -> list[str]:
 def test_sweep_writes_one_folder_per_point_and_one_table(tmp_path):
     done = _caresim(tmp_path, "--multirun", *SWEEP)
     assert done.returncode == 0, done.stderr
+    assert [f"sweep point {k} of 3" in done.stdout for k in (1, 2, 3)] == [True] * 3  # progress of the sweep
     folder = _sweep_dir(tmp_path)
     assert _points(folder) == [f"run.n_months=3,run.scale=400,run.seed={s}" for s in (1, 2, 3)]
     for point in _points(folder):

@@ -10,6 +10,7 @@ Bad input ends with one line on stderr naming the key, exit status 2, and nothin
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from caresim.planning.report import render as render_plan
 from caresim.schema import CareConfig
 from caresim.simulate import simulate
 from caresim.summary import render
-from caresim.sweep import clear_leftovers, is_finished, point_name, sweep_id
+from caresim.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
 
 EXIT_BAD_INPUT = 2
 
@@ -59,6 +60,8 @@ def _task(cfg: DictConfig) -> None:
     suffix = "-plan" if config.mode == "plan" else ""
     if hydra_config.mode == RunMode.MULTIRUN:  # a sweep point: a fixed folder, skipped when already finished
         folder = Path(hydra_config.sweep.dir) / point_name(overrides)
+        total = os.environ.get(POINTS_VARIABLE, "?")
+        print(f"caresim: sweep point {hydra_config.job.num + 1} of {total}: {folder.name}", flush=True)
         config_text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
         if is_finished(folder, config_text):
             print(f"caresim: {folder}: finished already, skipped")

@@ -4,6 +4,7 @@ its points into one table and writes the sweep's report."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from caresim.sweep import write_table
+from caresim.sweep import POINTS_VARIABLE, write_table
 
 
 class CollectSweep(Callback):
@@ -22,6 +23,8 @@ class CollectSweep(Callback):
         folder.mkdir(parents=True, exist_ok=True)
         command = {"command": " ".join(sys.argv), "overrides": list(config.hydra.overrides.task)}
         (folder / "sweep.json").write_text(json.dumps(command, indent=2))
+        # workers started after this inherit it: each point then says "point k of n" (progress of the sweep)
+        os.environ[POINTS_VARIABLE] = str(count_points(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         table = write_table(config.hydra.sweep.dir)
@@ -30,3 +33,16 @@ class CollectSweep(Callback):
             from caresim.report.sweep import sweep_report
 
             print(f"caresim: sweep report {sweep_report(config.hydra.sweep.dir)}")
+
+
+def count_points(config: DictConfig) -> int:
+    """How many points the sweep has: the product of the numbers of values of every swept key."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = config.hydra.sweeper.get("params") or {}
+    texts = [*config.hydra.overrides.task, *(f"{key}={value}" for key, value in params.items())]
+    count = 1
+    for override in OverridesParser.create().parse_overrides(texts):
+        if override.is_sweep_override():
+            count *= len(list(override.sweep_string_iterator()))
+    return count
