@@ -11,6 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
+
+from caresim.report.sweep import sweep_report
+from caresim.sweep import point_name, sweep_id
 
 SWEEP = ("run.seed=1,2,3", "run.n_months=3", "run.scale=400", "run.progress=false")
 
@@ -117,3 +121,54 @@ def test_ray_launcher_runs_a_two_point_sweep_on_a_local_instance(tmp_path):
     assert _points(folder) == [f"run.n_months=2,run.scale=400,run.seed={s}" for s in (1, 2)]
     table = pd.read_parquet(folder / "sweep.parquet")
     assert list(table["run.seed"]) == [1, 2] and table["churned"].gt(0).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("+experiment=pilot_size", "planner.pilot.scale=40"), "planner.pilot.scale: experiment pilot_size sweeps"),
+        (("+experiment=pilot_size,sensitivity",), "experiment: run one experiment per command"),
+        (("hydra/launcher=joblib", "hydra.launcher.n_jobs=0"), "hydra.launcher.n_jobs: a whole number of workers"),
+        (("hydra/launcher=nope", "run.seed=1,2"), "hydra/launcher: unknown launcher 'nope'"),
+        (("run.seed=interval(1,3)",), "run.seed: sweep over a list of values"),
+    ],
+)
+def test_bad_sweep_settings_one_line_exit_2_nothing_written(tmp_path, args, expected):
+    done = _caresim(tmp_path / "out", "--multirun", *args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"caresim: {expected}"), lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_point_names_never_collide_and_fit_a_file_name():
+    assert point_name(["description=a/b"]) != point_name(["description=a_b"])
+    assert point_name(["description=x y"]) != point_name(["description=x_y"])
+    assert point_name(["~description"]) != point_name(["description="])
+    long = point_name(["description=" + "é" * 140])
+    assert len(long.encode()) <= 150 and long != point_name(["description=" + "é" * 139])
+    assert point_name(["run.seed=2", "++scenario=x", "run.output_dir=/tmp/a"]) == "run.seed=2,scenario=x"
+
+
+def test_sweep_id_depends_on_the_points_not_on_how_they_are_written():
+    assert sweep_id(["run.seed=1,2"]) == sweep_id(["run.seed=2,1"]) == sweep_id(["++run.seed=1,2"])
+    assert sweep_id(["run.seed=1,2", "run.output_dir=/x"]) == sweep_id(["run.seed=1,2"])
+    assert sweep_id(["run.seed=1,2"]) != sweep_id(["run.seed=1,3"])
+    assert sweep_id(["+experiment=a"], "params: 1") != sweep_id(["+experiment=a"], "params: 2")
+
+
+def test_a_finished_point_is_recognised_whatever_the_presentation_settings(tmp_path):
+    done = _caresim(tmp_path, "--multirun", *SWEEP)
+    assert done.returncode == 0
+    again = _caresim(tmp_path, "--multirun", *SWEEP[:-1], "run.progress=true", "run.report=false")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("finished already, skipped") == 3
+
+
+def test_sweep_report_of_a_sweep_without_the_headline_figure(tmp_path):
+    table = pd.DataFrame(
+        {"point": ["a", "b"], "kind": ["plan"] * 2, "replication": [0, 0], "plan_status": ["infeasible"] * 2}
+    )
+    table.to_parquet(tmp_path / "sweep.parquet")
+    page = sweep_report(tmp_path).read_text()
+    assert "every plan was infeasible" in page and "data:image/png" not in page

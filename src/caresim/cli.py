@@ -31,6 +31,7 @@ from caresim.summary import render
 from caresim.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
 
 EXIT_BAD_INPUT = 2
+LAUNCHERS = ("basic", "joblib", "ray")
 
 
 def _fail(message: str) -> None:
@@ -63,12 +64,15 @@ def _task(cfg: DictConfig) -> None:
         total = os.environ.get(POINTS_VARIABLE, "?")
         print(f"caresim: sweep point {hydra_config.job.num + 1} of {total}: {folder.name}", flush=True)
         config_text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+        clear_leftovers(folder)
         if is_finished(folder, config_text):
             print(f"caresim: {folder}: finished already, skipped")
             return
         if folder.exists():
-            _fail(f"{folder}: holds a run of another config; remove it or sweep into another run.output_dir")
-        clear_leftovers(folder)
+            _fail(
+                f"{folder}: holds a run of another config or of other code; remove it or sweep into another "
+                "run.output_dir"
+            )
     else:
         folder = run_folder(config.run.output_dir, config.scenario, config.run.seed, suffix)
     if config.mode == "plan":
@@ -97,10 +101,16 @@ def _write(write, folder: Path, config: CareConfig, suffix: str) -> Path:
     for _ in range(100):
         try:
             return write(folder)
-        except FileExistsError:
-            if HydraConfig.get().mode == RunMode.MULTIRUN:
-                raise
-            folder = run_folder(config.run.output_dir, config.scenario, config.run.seed, suffix)
+        except (FileExistsError, OSError) as error:
+            if HydraConfig.get().mode != RunMode.MULTIRUN:
+                if not isinstance(error, FileExistsError):
+                    raise
+                folder = run_folder(config.run.output_dir, config.scenario, config.run.seed, suffix)
+                continue
+            if (folder / "manifest.json").is_file():  # the same point finished meanwhile in a parallel sweep
+                print(f"caresim: {folder}: finished meanwhile by another sweep, kept")
+                return folder
+            raise
     return write(folder)
 
 
@@ -112,11 +122,50 @@ def _report(config: CareConfig, folder: Path) -> None:
         report(folder)
 
 
+def check_sweep_flags(overrides: list[str]) -> None:
+    """Hydra's own sweep settings that would fail inside Hydra with a traceback: refused in one line."""
+    for override in overrides:
+        key, _, value = override.lstrip("+").partition("=")
+        if key == "hydra/launcher" and value not in LAUNCHERS:
+            raise ConfigError(f"hydra/launcher: unknown launcher '{value}'; available: {list(LAUNCHERS)}")
+        if key == "hydra.launcher.n_jobs" and not (value.lstrip("-").isdigit() and int(value) != 0):
+            raise ConfigError(f"hydra.launcher.n_jobs: a whole number of workers (>= 1, or -1 for all), got {value!r}")
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if value.startswith(("interval(", "glob(")):
+            raise ConfigError(f"{key}: sweep over a list of values (a,b,c) or range(...), not {value}")
+
+
+def experiment_sweep(values: list[str]) -> str:
+    """The text of the experiment file named by ``+experiment=...`` ('' without one), after refusing a sweep
+    over experiments and command-line values for the keys the experiment sweeps itself."""
+    chosen = [v for v in values if v.lstrip("+").partition("=")[0] == "experiment"]
+    if not chosen:
+        return ""
+    name = chosen[-1].partition("=")[2]
+    if "," in name:
+        raise ConfigError("experiment: run one experiment per command (each is a sweep of its own)")
+    path = conf_dir() / "experiment" / f"{name}.yaml"
+    if not path.is_file():
+        return ""  # check_overrides names the unknown option
+    text = path.read_text()
+    swept = set(((yaml.safe_load(text) or {}).get("hydra", {}).get("sweeper", {}) or {}).get("params", {}) or {})
+    for value in values:
+        key = value.lstrip("+").partition("=")[0]
+        if key in swept:
+            raise ConfigError(
+                f"{key}: experiment {name} sweeps this key itself; change it in conf/experiment/{name}.yaml"
+            )
+    return text
+
+
 def main() -> None:
     """Entry point: check the command line against the schema, then hand over to Hydra."""
     overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-") and "=" in arg]
     values = [o for o in overrides if not o.lstrip("+").startswith("hydra")]
     try:
+        check_sweep_flags(overrides)
+        experiment = experiment_sweep(values)
         check_overrides(overrides)
         for variant in sweep_variants(values):  # compose and validate fully: Hydra never meets a bad value
             load_config(None, variant)
@@ -126,7 +175,7 @@ def main() -> None:
     sys.argv = [sys.argv[0], *(for_hydra([arg])[0] if arg in overrides else arg for arg in sys.argv[1:])]
     if not any(o.lstrip("+").startswith("hydra.sweep.dir=") for o in overrides):
         output_dir = load_config(None, sweep_variants(values)[0]).run.output_dir
-        sys.argv.append(f"hydra.sweep.dir={Path(output_dir) / 'sweeps' / sweep_id(values)}")
+        sys.argv.append(f"hydra.sweep.dir={Path(output_dir) / 'sweeps' / sweep_id(values, experiment)}")
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)
     app()
 

@@ -27,12 +27,17 @@ class CollectSweep(Callback):
         os.environ[POINTS_VARIABLE] = str(count_points(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        table = write_table(config.hydra.sweep.dir)
-        print(f"caresim: sweep collected into {table}")
-        if config.run.report:
-            from caresim.report.sweep import sweep_report
+        # Hydra turns a callback's exception into a warning: say it in one line and exit non-zero instead
+        try:
+            table = write_table(config.hydra.sweep.dir)
+            print(f"caresim: sweep collected into {table}")
+            if config.run.report:
+                from caresim.report.sweep import sweep_report
 
-            print(f"caresim: sweep report {sweep_report(config.hydra.sweep.dir)}")
+                print(f"caresim: sweep report {sweep_report(config.hydra.sweep.dir)}")
+        except Exception as error:  # any failure here must reach the user as one line
+            print(f"caresim: collecting the sweep in {config.hydra.sweep.dir} failed: {error}", file=sys.stderr)
+            sys.exit(2)
 
 
 def count_points(config: DictConfig) -> int:
@@ -41,8 +46,11 @@ def count_points(config: DictConfig) -> int:
 
     params = config.hydra.sweeper.get("params") or {}
     texts = [*config.hydra.overrides.task, *(f"{key}={value}" for key, value in params.items())]
-    count = 1
+    sizes = {}  # the last override of a key wins, as in Hydra
     for override in OverridesParser.create().parse_overrides(texts):
-        if override.is_sweep_override():
-            count *= len(list(override.sweep_string_iterator()))
+        key = override.key_or_group.lstrip("+")
+        sizes[key] = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
+    count = 1
+    for size in sizes.values():
+        count *= size
     return count

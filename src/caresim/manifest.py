@@ -3,10 +3,12 @@ it took, so that a result can be traced and reproduced from its folder alone."""
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 import sys
 from datetime import UTC, datetime
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -14,6 +16,17 @@ from caresim.schema import CareConfig
 
 PACKAGES = ("caresim", "numpy", "pandas", "pyarrow", "scipy", "simpy", "mesa", "pyomo", "highspy", "hydra-core")
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@cache
+def source_fingerprint() -> str:
+    """A hash of caresim's Python source: results computed by other code are never taken for this code's."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def package_versions() -> dict[str, str]:
@@ -60,5 +73,6 @@ def manifest(
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
         "versions": package_versions(),
+        "source": source_fingerprint(),
         "git": git_commit(),
     }

@@ -20,6 +20,8 @@ from caresim.manifest import manifest
 from caresim.policy import CarePolicy
 from caresim.schema import CareConfig
 
+STAGING = ".staging-"  # a half-written folder is named .<folder><STAGING><random>
+
 TABLES = (
     "kpis",
     "subscribers",
@@ -76,7 +78,7 @@ def write_folder(
     if folder.exists():
         raise FileExistsError(f"output folder {folder} already exists")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}{STAGING}", dir=folder.parent))
     try:
         for name, table in tables.items():
             if "parquet" in formats:

@@ -23,6 +23,8 @@ import pandas as pd
 import yaml
 
 from caresim.lifecycle import GRADES
+from caresim.manifest import source_fingerprint
+from caresim.results import STAGING
 
 #: Overrides that say how a run is shown or where it goes, not what it computes: not part of a point's name.
 PRESENTATION_KEYS = ("run.output_dir", "run.progress", "run.formats", "run.report")
@@ -30,38 +32,72 @@ MAX_NAME = 150
 POINTS_VARIABLE = "CARESIM_SWEEP_POINTS"  # set by the sweep's start callback for its jobs
 
 
+def _key_value(override: str) -> tuple[str, str]:
+    """(key, value) of an override, the ``+``/``++`` marks dropped (``~key`` is kept apart from ``key=``)."""
+    key, _, value = override.lstrip("+").partition("=")
+    return key, value
+
+
 def point_name(overrides: list[str]) -> str:
-    """A folder name for a sweep point, from its overrides (sorted, ``+`` and ``~`` marks dropped)."""
-    kept = []
-    for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
-        if key in PRESENTATION_KEYS or key.startswith("hydra"):
-            continue
-        kept.append(f"{key}={value}")
-    name = ",".join(sorted(kept)).replace("/", "_").replace(" ", "") or "defaults"
-    if len(name) > MAX_NAME:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        name = f"{name[: MAX_NAME - 13]}-{digest}"
+    """A folder name for a sweep point, from its overrides (sorted; presentation keys left out).
+
+    Values that a file name cannot carry as they are ('/', spaces, a very long or non-ASCII name) get a
+    short hash of the raw overrides appended, so that two points never share a folder.
+    """
+    kept = sorted(f"{k}={v}" if not k.startswith("~") else k for k, v in map(_key_value, overrides) if _counts(k))
+    raw = ",".join(kept) or "defaults"
+    name = raw.replace("/", "_").replace(" ", "_")
+    if name != raw or not name.isascii() or len(name.encode()) > MAX_NAME:
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:12]
+        name = f"{name.encode()[: MAX_NAME - 13].decode(errors='ignore')}-{digest}"
     return name
 
 
-def sweep_id(overrides: list[str]) -> str:
-    """A short, stable name for a sweep command: the same command gives the same folder."""
-    kept = sorted(o for o in overrides if o.lstrip("+~").partition("=")[0] not in PRESENTATION_KEYS)
-    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:10]
+def _counts(key: str) -> bool:
+    """Whether an override's key says what a run computes (not how it is shown or where it goes)."""
+    key = key.lstrip("~")
+    return key not in PRESENTATION_KEYS and not key.startswith("hydra")
+
+
+def sweep_id(overrides: list[str], extra: str = "") -> str:
+    """A short, stable name for a sweep: the same points give the same folder, whatever the order of the
+    overrides or of the values in a sweep; ``extra`` (an experiment's file) is part of the identity."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    canonical = {}
+    for override, text in zip(OverridesParser.create().parse_overrides(list(overrides)), overrides, strict=True):
+        key = _key_value(text)[0]
+        if not _counts(key):
+            continue
+        try:
+            values = sorted(override.sweep_string_iterator()) if override.is_sweep_override() else [text]
+        except Exception:  # an interval or glob sweep: take it as written
+            values = [text]
+        canonical[key] = [str(v) for v in values]
+    text = json.dumps([sorted(canonical.items()), extra])
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def comparable(config_text: str) -> dict:
+    """A resolved config without the settings that only say how a run is shown or where it goes."""
+    data = yaml.safe_load(config_text) or {}
+    for key in PRESENTATION_KEYS:
+        data.get("run", {}).pop(key.split(".", 1)[1], None)
+    return data
 
 
 def is_finished(folder: Path, config_text: str) -> bool:
-    """True when ``folder`` holds a finished run of exactly this resolved config."""
+    """True when ``folder`` holds a finished run of this config (presentation aside) by this code."""
     manifest, config = folder / "manifest.json", folder / "config.yaml"
     if not (manifest.is_file() and config.is_file()):
         return False
-    return yaml.safe_load(config.read_text()) == yaml.safe_load(config_text)
+    source = json.loads(manifest.read_text()).get("source")
+    return source == source_fingerprint() and comparable(config.read_text()) == comparable(config_text)
 
 
 def clear_leftovers(folder: Path) -> None:
     """Remove half-written staging folders of ``folder`` left by a killed run."""
-    for leftover in folder.parent.glob(f".{folder.name}.*"):
+    for leftover in folder.parent.glob(f".{folder.name}{STAGING}*"):
         shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -69,8 +105,8 @@ def _parameters(point: Path) -> dict[str, Any]:
     manifest = json.loads((point / "manifest.json").read_text())
     parameters: dict[str, Any] = {"point": point.name, "kind": manifest["kind"]}
     for override in manifest.get("overrides", []):
-        key, _, value = override.lstrip("+~").partition("=")
-        if key in PRESENTATION_KEYS or key.startswith("hydra"):
+        key, value = _key_value(override)
+        if not _counts(key) or key.startswith("~"):
             continue
         parsed = yaml.safe_load(value) if value else None
         parameters[key] = parsed if isinstance(parsed, int | float | str | bool) or parsed is None else value

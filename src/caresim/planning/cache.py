@@ -13,21 +13,10 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-
-
-@cache
-def source_fingerprint() -> str:
-    """A hash of caresim's Python source: results computed by other code are never reused."""
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+from caresim.manifest import source_fingerprint
 
 
 class RunCache:

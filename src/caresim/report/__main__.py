@@ -1,4 +1,4 @@
-"""``python -m caresim.report <run folder>``: write the folder's HTML report and print its path.
+"""``python -m caresim.report <run or sweep folder>``: write the folder's HTML report and print its path.
 
 A folder that is not a run (or cannot be read) gives one line on stderr and exit status 2.
 """
@@ -6,9 +6,11 @@ A folder that is not a run (or cannot be read) gives one line on stderr and exit
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from caresim.report.folder import ReportError
 from caresim.report.html import report
+from caresim.report.sweep import sweep_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m caresim.report <run folder>", file=sys.stderr)
         return 2
     try:
-        path = report(args[0])
+        folder = Path(args[0])
+        path = sweep_report(folder) if (folder / "sweep.parquet").is_file() else report(folder)
     except ReportError as error:
         print(f"caresim report: {args[0]}: {error}", file=sys.stderr)
         return 2

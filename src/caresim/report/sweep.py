@@ -65,6 +65,11 @@ def sweep_report(sweep_dir: str | Path) -> Path:
     table = pd.read_parquet(source)
     if table.empty:
         raise ReportError(f"{folder}: the sweep has no finished point")
+    metric = HEADLINE[str(table["kind"].iloc[0])]
+    if metric not in table.columns or table[metric].isna().all():
+        note = f"<p>No run of this sweep has a {metric}: every plan was infeasible or had no verification.</p>"
+        sections = [("Every run", note + table_html(table, max_rows=500))]
+        return write_atomic(folder / "report.html", page(f"caresim sweep report: {folder.name}", sections).encode())
     summary, metric = arms(table)
     fig = arms_figure(summary, metric)
     png = figures.png_bytes(fig)
