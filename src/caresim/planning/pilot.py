@@ -16,7 +16,7 @@ stay negative.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
@@ -53,6 +53,7 @@ class PilotResult:
     spend_profile: pd.DataFrame  # segment × programme × month: share of its contacts in that month
     n_months: int
     programmes: tuple[str, ...]
+    derived: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # tables computed once from these
 
 
 def pilot_config(config: CareConfig, seed: int) -> CareConfig:

@@ -131,13 +131,15 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
     )
 
 
-def _solve(pilot: PilotResult, config: CareConfig, excluded: Excluded, budget: float | None, extras: tuple) -> Plan:
+def _solve(
+    pilot: PilotResult, config: CareConfig, excluded: Excluded, budget: float | None, extras: tuple
+) -> tuple[Plan, PlanningProblem]:
     """Solve the planning problem, or say in words why no plan can meet limits where nothing can be offered."""
     problem = planning_problem(pilot, config, excluded, budget=budget, extra_constraints=extras)
     reasons = unplannable(pilot, config, problem)
     if reasons:
-        return Plan(status="infeasible" if problem.options else "no_options", explanation=reasons)
-    return solve(problem)
+        return Plan(status="infeasible" if problem.options else "no_options", explanation=reasons), problem
+    return solve(problem), problem
 
 
 def _adjust(
@@ -149,7 +151,7 @@ def _adjust(
     rounds: list[dict[str, object]] = []
     chosen, chosen_excluded = None, excluded
     for round_no in range(config.planner.adjust.max_rounds + 1):
-        result = _solve(pilot, config, excluded, None, extras)
+        result, _ = _solve(pilot, config, excluded, None, extras)
         record: dict[str, object] = {"round": round_no, "status": result.status, "excluded": sorted(excluded)}
         record["failed"] = []
         rounds.append(record)
@@ -184,10 +186,9 @@ def _frontier(
     weights = pilot.segments.groupby("segment")["ever_active"].mean()
     rows, plans = [], []
     for budget in frontier_budgets(config):
-        result = _solve(pilot, config, excluded, budget, extras)
+        result, problem = _solve(pilot, config, excluded, budget, extras)
         row: dict[str, object] = {"budget": budget, "status": result.status}
         if result.ok:
-            problem = planning_problem(pilot, config, excluded, budget=budget, extra_constraints=extras)
             forecast = predict(problem, result.coverage())
             poor = forecast.pop("poor_share_by_segment")
             row.update(forecast)

@@ -101,7 +101,11 @@ def overlap_estimates(pilot: PilotResult) -> pd.DataFrame:
 
 def shrunk_responses(pilot: PilotResult, config: CareConfig) -> pd.DataFrame:
     """The pilot's responses, the planned effects shrunk across segments when ``planner.pilot.shrinkage`` is on."""
-    return shrink(pilot.responses, PLANNED) if config.planner.pilot.shrinkage else pilot.responses
+    if not config.planner.pilot.shrinkage:
+        return pilot.responses
+    if "shrunk" not in pilot.derived:  # the same for every plan made from this pilot
+        pilot.derived["shrunk"] = shrink(pilot.responses, PLANNED)
+    return pilot.derived["shrunk"]
 
 
 def concave(coverage: np.ndarray, curve: np.ndarray) -> np.ndarray:
