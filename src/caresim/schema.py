@@ -107,12 +107,32 @@ class Ties(Strict):
     n_ties_new_subscriber: Annotated[int, Field(ge=0)] = Field(3, description="ties made by each new subscriber")
 
 
+class Region(Strict):
+    """One region of the base: a share of every segment, served by its own desks and its share of capacity.
+
+    Regions share no ties, desks or care capacity, and draw from streams of their own, so a region can be
+    simulated alone (a shard) with exactly the results it has inside the whole run.
+    """
+
+    share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        description="share of every segment's size, prospect arrivals and programme capacity in this region"
+    )
+    n_servers: dict[Literal["hotline", "store"], Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="servers of the region's own desks; unnamed desks get share × service.<desk>.n_servers, "
+        "rounded, at least 1",
+    )
+
+
 class Population(Strict):
-    """The subscriber base: segments, the prospect funnel and the network of ties."""
+    """The subscriber base: segments, the prospect funnel, the network of ties and the regions."""
 
     segments: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Segment]
     presale: Presale = Presale()
     ties: Ties = Ties()
+    regions: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Region] = Field(
+        default_factory=dict, description="independent regions (none = one base with shared desks and ties)"
+    )
 
     @field_validator("segments")
     @classmethod
@@ -120,6 +140,14 @@ class Population(Strict):
         if not segments:
             raise ValueError("define at least one segment")
         return segments
+
+    @field_validator("regions")
+    @classmethod
+    def _shares_add_up(cls, regions: dict) -> dict:
+        total = sum(region.share for region in regions.values())
+        if regions and abs(total - 1.0) > 1e-6:
+            raise ValueError(f"region shares must add up to 1, they add up to {total:g}")
+        return regions
 
 
 # ---------------------------------------------------------------- market
@@ -337,6 +365,12 @@ class Run(Strict):
     formats: list[Literal["parquet", "csv"]] = Field(default_factory=lambda: ["parquet", "csv"])
     progress: bool = True
     report: bool = Field(True, description="write report.html and figures/ into each run folder")
+    regions: list[str] | None = Field(
+        None, description="simulate only these regions of population.regions (a shard); null = all"
+    )
+    n_shard_workers: Annotated[int, Field(ge=1)] = Field(
+        1, description="with regions: run the regions as this many parallel shard tasks, then combine"
+    )
 
 
 PolicyShares = dict[str, Probability | dict[str, Probability]]
@@ -388,6 +422,13 @@ class CareConfig(Strict):
             if isinstance(share, dict):
                 check(list(share), f"policy.{name}")
         self._planner_names_exist(check)
+        if self.run.regions is not None and not self.run.regions:
+            raise ValueError("run.regions: name at least one region, or null for all")
+        for name in self.run.regions or []:
+            if name not in self.population.regions:
+                raise ValueError(
+                    f"run.regions: unknown region '{name}'; known regions: {sorted(self.population.regions)}"
+                )
         return self
 
     def _planner_names_exist(self, check) -> None:

@@ -27,7 +27,7 @@ from caresim.manifest import source_fingerprint
 from caresim.results import STAGING
 
 #: Overrides that say how a run is shown or where it goes, not what it computes: not part of a point's name.
-PRESENTATION_KEYS = ("run.output_dir", "run.progress", "run.formats", "run.report")
+PRESENTATION_KEYS = ("run.output_dir", "run.progress", "run.formats", "run.report", "run.n_shard_workers")
 MAX_NAME = 150
 POINTS_VARIABLE = "CARESIM_SWEEP_POINTS"  # set by the sweep's start callback for its jobs
 
