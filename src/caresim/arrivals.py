@@ -10,6 +10,7 @@ from caresim.lifecycle import ACTIVATION, LOST, PRESALE, TP, USAGE
 
 if TYPE_CHECKING:
     from caresim.model import CareModel
+    from caresim.schema import Segment
 
 PRESALE_STEPS = ("learn_about_service", "first_experience", "needs_fit_assessment", "purchase_decision")
 ACTIVATION_STEPS = ("service_request", "acquire_download", "activation", "configuration")
@@ -18,41 +19,59 @@ ACTIVATION_STEPS = ("service_request", "acquire_download", "activation", "config
 def admit_prospects(model: CareModel, month: int) -> None:
     """Draw this month's prospects per segment; each passes or drops out at each pre-sale touchpoint.
 
-    Prospect counts are Poisson with mean ``rate_prospects_per_month / scale``, from a stream per segment.
+    Prospect counts are Poisson with mean ``rate_prospects_per_month × region share / scale``, from a stream
+    per segment (and region).
     Buyers sign a contract from the segment's mix, pass the four activation touchpoints (each may leave
     them with an open problem) and reach first use in the same month.
     """
-    state, records = model.state, model.records
-    presale = model.config.population.presale
     buyers_all: list[np.ndarray] = []
     problems_all: list[np.ndarray] = []
+    regions = model.regions
     for code, (name, segment) in enumerate(model.config.population.segments.items()):
-        rng = model.streams[f"arrivals/{name}"]
-        count = int(rng.poisson(segment.rate_prospects_per_month / model.scale))
-        if count == 0:
-            continue
-        slots = model.add_subscribers(code, segment, count, rng, month, initial=False)
-        draws = rng.random((count, 4 + len(ACTIVATION_STEPS)))
-        index = np.arange(slots.start, slots.stop)
-        # visits: all prospects learn; triers have the first experience and assess the fit; those whose
-        # needs fit reach the purchase decision; buyers pass it
-        tried = draws[:, 1] < presale.p_first_experience
-        fits = tried & (draws[:, 2] < presale.p_needs_fit)
-        reached = fits & (draws[:, 3] < presale.p_purchase)
-        visits = (count, tried.sum(), tried.sum(), fits.sum())
-        for touchpoint, visitors in zip(PRESALE_STEPS, visits, strict=True):
-            records.touchpoints[month, code, TP[touchpoint]] += visitors
-        buyers, dropped = index[reached], index[~reached]
-        records.flow["prospects"][month, code] += count
-        records.flow["lost_prospects"][month, code] += len(dropped)
-        records.stage_flows[month, code, PRESALE, LOST] += len(dropped)
-        state.stage[dropped] = LOST
-        buyers_all.append(buyers)
-        problems_all.append((draws[reached, 4:] < presale.p_activation_problem).sum(axis=1))
-        for touchpoint in ACTIVATION_STEPS:
-            records.touchpoints[month, code, TP[touchpoint]] += len(buyers)
+        for r, share in enumerate(regions.shares):
+            _admit(model, month, code, name, segment, r, float(share), buyers_all, problems_all)
     if buyers_all:  # one batch for the whole month: agents, ties and activation at once
         activate(model, np.concatenate(buyers_all), month, np.concatenate(problems_all), new=True)
+
+
+def _admit(
+    model: CareModel,
+    month: int,
+    code: int,
+    name: str,
+    segment: Segment,
+    region: int,
+    share: float,
+    buyers_all: list[np.ndarray],
+    problems_all: list[np.ndarray],
+) -> None:
+    """This month's prospects of one segment in one region, through the pre-sale funnel."""
+    state, records = model.state, model.records
+    presale = model.config.population.presale
+    rng = model.streams[model.regions.stream(f"arrivals/{name}", region)]
+    count = int(rng.poisson(segment.rate_prospects_per_month * share / model.scale))
+    if count == 0:
+        return
+    slots = model.add_subscribers(code, segment, count, rng, month, False, region)
+    draws = rng.random((count, 4 + len(ACTIVATION_STEPS)))
+    index = np.arange(slots.start, slots.stop)
+    # visits: all prospects learn; triers have the first experience and assess the fit; those whose
+    # needs fit reach the purchase decision; buyers pass it
+    tried = draws[:, 1] < presale.p_first_experience
+    fits = tried & (draws[:, 2] < presale.p_needs_fit)
+    reached = fits & (draws[:, 3] < presale.p_purchase)
+    visits = (count, tried.sum(), tried.sum(), fits.sum())
+    for touchpoint, visitors in zip(PRESALE_STEPS, visits, strict=True):
+        records.touchpoints[month, code, TP[touchpoint]] += visitors
+    buyers, dropped = index[reached], index[~reached]
+    records.flow["prospects"][month, code] += count
+    records.flow["lost_prospects"][month, code] += len(dropped)
+    records.stage_flows[month, code, PRESALE, LOST] += len(dropped)
+    state.stage[dropped] = LOST
+    buyers_all.append(buyers)
+    problems_all.append((draws[reached, 4:] < presale.p_activation_problem).sum(axis=1))
+    for touchpoint in ACTIVATION_STEPS:
+        records.touchpoints[month, code, TP[touchpoint]] += len(buyers)
 
 
 def activate(model: CareModel, slots: np.ndarray, month: int, open_problems: np.ndarray, new: bool) -> None:

@@ -135,20 +135,7 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
         state.pending[code, queue[full]] = False
         queue = queue[~full]
     if np.isfinite(capacity):
-        # whole contacts this month; the fraction carries over, unused capacity does not
-        allowance = model.care_allowance[code] + capacity / model.scale
-        room = int(allowance)
-        model.care_allowance[code] = allowance - room
-        if len(queue) > room:
-            # earlier backlog first, then a random order that every policy shares
-            priority = np.where(state.pending[code, queue], state.pending_since[code, queue], month) + u_order[queue]
-            queue = queue[np.argsort(priority, kind="stable")]
-            late = queue[room:]
-            if delivery.trigger[code] not in AT_ONCE:  # a trip or a complaint cannot be served a month late
-                fresh = late[~state.pending[code, late]]
-                state.pending_since[code, fresh] = month
-                state.pending[code, late] = True
-            queue = queue[:room]
+        queue = _ration(model, code, queue, u_order, month)
     served = queue
     if len(served) == 0:
         return served, np.zeros(0)
@@ -193,6 +180,34 @@ def _deliver_one(model: CareModel, code: int, candidates: np.ndarray, month: int
     records.flow["contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
     records.flow["care_contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
     return served, multiplier
+
+
+def _ration(model: CareModel, code: int, queue: np.ndarray, u_order: np.ndarray, month: int) -> np.ndarray:
+    """The deliveries a limited programme can make this month, each region within its share of the capacity.
+
+    Whole contacts this month; the fraction carries over, unused capacity does not. Earlier backlog is
+    served first, then a random order that every policy shares; the rest wait (or, for a moment served on
+    the spot, are not served).
+    """
+    state, regions = model.state, model.regions
+    delivery = model.programmes.delivery
+    served = []
+    for region, share in enumerate(regions.shares):
+        mine = queue[state.region[queue] == region] if len(regions) > 1 else queue
+        allowance = model.care_allowance[region, code] + delivery.capacity_per_month[code] * share / model.scale
+        room = int(allowance)
+        model.care_allowance[region, code] = allowance - room
+        if len(mine) > room:
+            priority = np.where(state.pending[code, mine], state.pending_since[code, mine], month) + u_order[mine]
+            mine = mine[np.argsort(priority, kind="stable")]
+            late = mine[room:]
+            if delivery.trigger[code] not in AT_ONCE:  # a trip or a complaint cannot be served a month late
+                fresh = late[~state.pending[code, late]]
+                state.pending_since[code, fresh] = month
+                state.pending[code, late] = True
+            mine = mine[:room]
+        served.append(mine)
+    return served[0] if len(served) == 1 else np.concatenate(served)
 
 
 def deliver_at_close(model: CareModel, month: int) -> None:

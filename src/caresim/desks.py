@@ -51,9 +51,10 @@ class ServiceDesk:
     mean_handle_days: float
 
     @classmethod
-    def build(cls, env: simpy.Environment, desk: Desk) -> ServiceDesk:
+    def build(cls, env: simpy.Environment, desk: Desk, n_servers: int | None = None) -> ServiceDesk:
+        """The desk with ``desk``'s handling time and ``n_servers`` servers (default: the desk's own)."""
         return cls(
-            resource=DeskResource(env, capacity=desk.n_servers),
+            resource=DeskResource(env, capacity=desk.n_servers if n_servers is None else n_servers),
             mean_handle_days=desk.dur_handle_minutes / MINUTES_PER_DAY,
         )
 
@@ -98,25 +99,31 @@ def report_problems(model: CareModel, month: int) -> None:
     self_served = np.flatnonzero(report & ~at_desk)
     close_contact(model, self_served, resolved[self_served], month)
 
-    queued = np.flatnonzero(report & at_desk)
-    if len(queued):
-        priority = np.where(fast_track[queued], FAST_TRACK, NORMAL)
-        arrivals = _desk_arrivals(model, queued, u_time[queued], u_handle[queued], priority)
-        _dispatch(model, arrivals, resolved, month)
+    for region in range(len(model.regions)):  # each region's reports queue at its own desks
+        queued = np.flatnonzero(report & at_desk & (state.region == region))
+        if len(queued):
+            priority = np.where(fast_track[queued], FAST_TRACK, NORMAL)
+            arrivals = _desk_arrivals(model, region, queued, u_time[queued], u_handle[queued], priority)
+            _dispatch(model, model.desks[region], arrivals, resolved, month)
 
 
 def _desk_arrivals(
-    model: CareModel, slots: np.ndarray, u_time: np.ndarray, u_handle: np.ndarray, priority: np.ndarray
+    model: CareModel,
+    region: int,
+    slots: np.ndarray,
+    u_time: np.ndarray,
+    u_handle: np.ndarray,
+    priority: np.ndarray,
 ) -> list[tuple[float, int, int, float, int]]:
-    """Arrivals at the desks this month: (time in month, slot or -1 for a shadow, channel, handle days, priority)."""
-    rng = model.streams["shadow_contacts"]
+    """Arrivals at a region's desks this month: (time in month, slot or -1 for a shadow, channel, handle days,
+    priority)."""
+    rng = model.streams[model.regions.stream("shadow_contacts", region)]
+    desks = model.desks[region]
     channel = model.state.channel[slots]
     extra = model.scale - 1.0
     n_shadow = np.floor(extra).astype(int) + (rng.random(len(slots)) < extra - np.floor(extra))
     owner = np.repeat(np.arange(len(slots)), n_shadow)
-    mean_handle = np.array(
-        [model.desks[int(c)].mean_handle_days if c in model.desks else 0.0 for c in range(len(CHANNELS))]
-    )
+    mean_handle = np.array([desks[int(c)].mean_handle_days if c in desks else 0.0 for c in range(len(CHANNELS))])
     time = np.concatenate([u_time, rng.random(len(owner))]) * model.month_days
     handle = np.concatenate([-np.log1p(-u_handle), rng.exponential(1.0, len(owner))])
     who = np.concatenate([slots, np.full(len(owner), -1)])
@@ -137,16 +144,18 @@ def _desk_arrivals(
 
 
 def _dispatch(
-    model: CareModel, arrivals: list[tuple[float, int, int, float, int]], resolved: np.ndarray, month: int
+    model: CareModel,
+    desks: dict[int, ServiceDesk],
+    arrivals: list[tuple[float, int, int, float, int]],
+    resolved: np.ndarray,
+    month: int,
 ) -> None:
     """Schedule every report (and shadow report) of the month at its arrival time on the SimPy clock."""
     env = model.env
-    for desk_code in model.desks:
+    for desk_code in desks:
         model.records.desk_arrivals[month, desk_code] += sum(1 for arrival in arrivals if arrival[2] == desk_code)
     for offset, slot, channel, handle, priority in arrivals:
-        contact = DeskContact(
-            model, model.desks[channel], slot, handle, priority, slot >= 0 and bool(resolved[slot]), month
-        )
+        contact = DeskContact(model, desks[channel], slot, handle, priority, slot >= 0 and bool(resolved[slot]), month)
         env.timeout(offset).callbacks.append(contact.arrive)
 
 

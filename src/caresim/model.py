@@ -47,12 +47,19 @@ from caresim.policy import CarePolicy
 from caresim.population import SegmentTable, SubscriberState, draw_subscribers
 from caresim.programmes import compile_catalogue
 from caresim.records import MonthlyRecords
+from caresim.regions import RegionTable
 from caresim.schema import CareConfig, Segment
 from caresim.streams import SlotLayout, Streams
 from caresim.ties import SocialTies
 from caresim.usage import usage_events
 
 DAYS_PER_MONTH = 365.25 / 12
+
+
+def grade_thresholds(config: CareConfig) -> dict[str, float]:
+    """The lower bounds of the Excellent, Good and Fair grades, as ``grade_of`` takes them."""
+    grades = config.behaviour.grades
+    return {"excellent": grades.excellent, "good": grades.good, "fair": grades.fair}
 
 
 class Subscriber(mesa.Agent):
@@ -105,24 +112,30 @@ class CareModel(mesa.Model):
         self.month_days = DAYS_PER_MONTH
         self.scale = config.run.scale
         self.segments = SegmentTable.from_population(config.population)
-        self.layout = SlotLayout(self.segments.names)
+        self.regions = RegionTable.from_config(config)
+        self.layout = SlotLayout(
+            tuple(self.regions.stream(segment, r) for r in range(len(self.regions)) for segment in self.segments.names)
+        )
         self.streams = Streams(config.run.seed, self.layout)
         self.programmes = compile_catalogue(config)
         self.boost_rows = {field: self.programmes.rows_with(effect) for field, effect in BOOST_EFFECTS.items()}
-        grades = config.behaviour.grades
-        self.grade_thresholds = {"excellent": grades.excellent, "good": grades.good, "fair": grades.fair}
+        self.grade_thresholds = grade_thresholds(config)
         n_months = config.run.n_months
         segments = config.population.segments.values()
-        initial = sum(round(s.size / self.scale) for s in segments)
-        arrivals = sum(s.rate_prospects_per_month for s in segments) / self.scale * n_months
+        share = float(self.regions.shares.sum())
+        initial = sum(round(s.size * share / self.scale) for s in segments)
+        arrivals = sum(s.rate_prospects_per_month for s in segments) * share / self.scale * n_months
         self.state = SubscriberState(self.programmes.n, capacity=int(initial + 1.1 * arrivals + 64))
         self.records = MonthlyRecords(n_months, len(self.segments.names), self.programmes.n)
         self.ties = SocialTies(config.population.ties)
-        self.desks = {
-            STORE: ServiceDesk.build(self.env, config.service.store),
-            HOTLINE: ServiceDesk.build(self.env, config.service.hotline),
-        }
-        self.care_allowance = np.zeros(self.programmes.n)
+        self.desks = [  # per region: desk channel -> its desk
+            {
+                STORE: ServiceDesk.build(self.env, config.service.store, servers["store"]),
+                HOTLINE: ServiceDesk.build(self.env, config.service.hotline, servers["hotline"]),
+            }
+            for servers in self.regions.servers
+        ]
+        self.care_allowance = np.zeros((len(self.regions), self.programmes.n))  # per region and programme
         self.subscribers: dict[int, Subscriber] = {}
         self.conditions: MonthConditions | None = None
         self.month = 0
@@ -130,15 +143,24 @@ class CareModel(mesa.Model):
 
     # ------------------------------------------------------------ population
     def add_subscribers(
-        self, code: int, segment: Segment, count: int, rng: np.random.Generator, month: int, initial: bool
+        self,
+        code: int,
+        segment: Segment,
+        count: int,
+        rng: np.random.Generator,
+        month: int,
+        initial: bool,
+        region: int = 0,
     ) -> slice:
-        """Allocate ``count`` slots for segment ``code`` and draw their attributes (no agents yet)."""
+        """Allocate ``count`` slots for segment ``code`` in ``region`` and draw their attributes (no agents yet)."""
         slots = self.state.allocate(count)
-        self.layout.add(code, slots)
+        self.layout.add(region * len(self.segments.names) + code, slots)
         draw_subscribers(self.state, slots, code, segment, rng, month, initial)
+        self.state.region[slots] = region
         name = self.segments.names[code]
         for p, programme in enumerate(self.programmes.names):  # a stream per programme: adding one moves none
-            self.state.cover_u[p, slots] = self.streams[f"coverage/{programme}/{name}"].random(count)
+            stream = self.streams[self.regions.stream(f"coverage/{programme}/{name}", region)]
+            self.state.cover_u[p, slots] = stream.random(count)
         return slots
 
     def enrol(self, slots: np.ndarray) -> None:
@@ -152,23 +174,35 @@ class CareModel(mesa.Model):
         return self.ties.network(self.subscribers)
 
     def _spawn_initial_base(self) -> None:
-        for code, (name, segment) in enumerate(self.config.population.segments.items()):
-            count = round(segment.size / self.scale)
-            if count:
-                slots = self.add_subscribers(code, segment, count, self.streams[f"population/{name}"], 0, True)
-                self.state.stage[slots] = ACTIVE_STAGES[1]
-                self.enrol(np.arange(slots.start, slots.stop))
-        everyone = np.arange(self.state.n)
+        regions = self.regions
+        for r, share in enumerate(regions.shares):
+            for code, (name, segment) in enumerate(self.config.population.segments.items()):
+                count = round(segment.size * share / self.scale)
+                if count:
+                    rng = self.streams[regions.stream(f"population/{name}", r)]
+                    slots = self.add_subscribers(code, segment, count, rng, 0, True, r)
+                    self.state.stage[slots] = ACTIVE_STAGES[1]
+                    self.enrol(np.arange(slots.start, slots.stop))
         spec = self.config.population.ties
-        self.ties.connect(everyone, everyone, self.state.segment, spec.mean_degree / 2, self.streams["ties"])
+        for r in range(len(regions)):  # ties stay inside a region
+            everyone = np.flatnonzero(self.state.region == r)
+            rng = self.streams[regions.stream("ties", r)]
+            self.ties.connect(everyone, everyone, self.state.segment, spec.mean_degree / 2, rng)
 
     def ties_for_newcomers(self, slots: np.ndarray) -> None:
-        """New subscribers tie to earlier subscribers, mostly of their own segment."""
+        """New subscribers tie to earlier subscribers of their region, mostly of their own segment."""
         spec = self.config.population.ties
         if len(slots) == 0 or spec.n_ties_new_subscriber == 0:
             return
-        pool = np.flatnonzero(self.state.ever_active[: slots.min()])
-        self.ties.connect(slots, pool, self.state.segment, spec.n_ties_new_subscriber, self.streams["ties"])
+        state = self.state
+        for r in range(len(self.regions)):
+            newcomers = slots[state.region[slots] == r] if len(self.regions) > 1 else slots
+            if len(newcomers) == 0:
+                continue
+            first = newcomers.min()
+            pool = np.flatnonzero(state.ever_active[:first] & (state.region[:first] == r))
+            rng = self.streams[self.regions.stream("ties", r)]
+            self.ties.connect(newcomers, pool, state.segment, spec.n_ties_new_subscriber, rng)
 
     def deliver_care(self, trigger: str, triggered: np.ndarray, month: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """Deliver the programmes fired by ``trigger`` to the triggered slots (see ``care.deliver``)."""
@@ -217,8 +251,9 @@ class CareModel(mesa.Model):
         records.stock["active"][month] = records.count(active, segment)
         records.stock["in_retention"][month] = records.count(state.stage == RETENTION, segment)
         records.stock["in_contract"][month] = records.count(active & state.in_contract, segment)
-        for desk_code, desk in self.desks.items():
-            records.desk_backlog[month, desk_code] = len(desk.resource.queue) + desk.resource.count
+        for desks in self.desks:
+            for desk_code, desk in desks.items():
+                records.desk_backlog[month, desk_code] += len(desk.resource.queue) + desk.resource.count
         records.stock["satisfaction_sum"][month] = records.count(active, segment, state.satisfaction)
         records.stock["loyalty_sum"][month] = records.count(active, segment, state.loyalty)
         n_grades = len(GRADES)

@@ -18,6 +18,7 @@ from caresim.schema import Population, Segment
 #: stored programme-major (programmes × slots), so that one programme's row is contiguous.
 FIELDS: dict[str, tuple[type, float]] = {
     "segment": (np.int16, 0),
+    "region": (np.int16, 0),  # index into the run's regions (0 in a base without regions)
     "stage": (np.int8, PRESALE),
     "tenure": (np.int32, 0),
     "joined_month": (np.int32, 0),
@@ -95,6 +96,27 @@ class SubscriberState:
         start = self.n
         self.n += count
         return slice(start, self.n)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the live slots only (a shard's state crosses to the parent process)."""
+        live = {"n": self.n, "n_programmes": self.n_programmes, "_capacity": self.n}
+        for name in (*FIELDS, *PROGRAMME_FIELDS):
+            live["_" + name] = getattr(self, name).copy()
+        return live
+
+    def __setstate__(self, live: dict[str, object]) -> None:
+        self.__dict__.update(live)
+
+    @classmethod
+    def concatenate(cls, parts: list[SubscriberState]) -> SubscriberState:
+        """One state holding the slots of ``parts`` one after the other (regions side by side)."""
+        n_programmes = parts[0].n_programmes
+        whole = cls.__new__(cls)
+        whole.__dict__.update({"n": sum(part.n for part in parts), "n_programmes": n_programmes})
+        whole.__dict__["_capacity"] = whole.n
+        for name in (*FIELDS, *PROGRAMME_FIELDS):
+            whole.__dict__["_" + name] = np.concatenate([getattr(part, name) for part in parts], axis=-1)
+        return whole
 
     def __getattr__(self, name: str) -> np.ndarray:
         # Views over the live slots: state.satisfaction is the array of every subscriber's satisfaction.

@@ -29,6 +29,7 @@ FLOWS = (
 #: End-of-month stocks and sums per segment.
 STOCKS = ("active", "active_start", "in_retention", "in_contract", "satisfaction_sum", "loyalty_sum", "revenue")
 DESKS = ("store", "hotline")
+MAXIMA = ("wait_max", "care_peak")  # records that keep a maximum, not a count
 
 
 class MonthlyRecords:
@@ -69,3 +70,19 @@ class MonthlyRecords:
 
     def add_stage_flow(self, month: int, source: int, target: int, mask: np.ndarray, segment: np.ndarray) -> None:
         self.stage_flows[month, :, source, target] += self.count(mask, segment)
+
+
+def combine_records(parts: list[MonthlyRecords]) -> MonthlyRecords:
+    """The records of independent parts of one base (regions) taken together: counts add, maxima take the max."""
+    whole = MonthlyRecords.__new__(MonthlyRecords)
+    for name, first in vars(parts[0]).items():
+        if isinstance(first, dict):
+            value = {key: sum(vars(part)[name][key] for part in parts) for key in first}
+        elif name in MAXIMA:
+            value = np.maximum.reduce([vars(part)[name] for part in parts])
+        elif isinstance(first, np.ndarray):
+            value = sum(vars(part)[name] for part in parts)
+        else:
+            value = first
+        setattr(whole, name, value)
+    return whole

@@ -10,8 +10,10 @@ from tqdm import tqdm
 from caresim.evaluation import evaluate_programmes
 from caresim.model import CareModel
 from caresim.policy import CarePolicy
+from caresim.regions import RegionTable
 from caresim.results import Results
 from caresim.schema import CareConfig
+from caresim.shards import CombinedRun, run_shards
 from caresim.tables import (
     care_spend_table,
     desk_table,
@@ -40,8 +42,8 @@ def build_model(config: CareConfig, policy: CarePolicy | Mapping[str, object] | 
     return CareModel(config, resolve_policy(config, policy))
 
 
-def collect(model: CareModel, wall_seconds: float = 0.0) -> Results:
-    """Tables from a finished model."""
+def collect(model: CareModel | CombinedRun, wall_seconds: float = 0.0) -> Results:
+    """Tables from a finished model (or from regional shards combined)."""
     return Results(
         config=model.config,
         policy=model.policy,
@@ -63,10 +65,17 @@ def simulate(
     progress: bool | None = None,
     on_month: Callable[[int], None] | None = None,
 ) -> Results:
-    """Simulate the scenario under a care policy (default: the config's) and return its tables."""
+    """Simulate the scenario under a care policy (default: the config's) and return its tables.
+
+    With several regions and ``run.n_shard_workers`` > 1, the regions run as parallel shard tasks and are
+    combined (same results as one run); ``on_month`` is then not called.
+    """
     started = time.perf_counter()
-    model = build_model(config, policy)
     show = config.run.progress if progress is None else progress
+    if config.run.n_shard_workers > 1 and len(RegionTable.from_config(config)) > 1:
+        combined = run_shards(config, resolve_policy(config, policy), show)
+        return collect(combined, time.perf_counter() - started)
+    model = build_model(config, policy)
     with tqdm(total=config.run.n_months, desc="simulating", unit="month", disable=not show, leave=False) as bar:
 
         def tick(month: int) -> None:

@@ -20,27 +20,31 @@ def stream_key(name: str) -> int:
 
 
 class SlotLayout:
-    """Which slots belong to which segment, in arrival order (slots are only ever appended)."""
+    """Which slots belong to which group, in arrival order (slots are only ever appended).
 
-    def __init__(self, segments: tuple[str, ...]) -> None:
-        self.segments = segments
-        self._parts: list[list[np.ndarray]] = [[] for _ in segments]
+    A group is a segment, or a segment in one region (``<segment>@<region>``): streams drawn per slot
+    draw each group from a sub-stream of its own.
+    """
+
+    def __init__(self, groups: tuple[str, ...]) -> None:
+        self.labels = groups
+        self._parts: list[list[np.ndarray]] = [[] for _ in groups]
         self._groups: list[tuple[str, np.ndarray]] | None = None
         self.n = 0
 
-    def add(self, code: int, slots: slice) -> None:
-        """Record that ``slots`` (a contiguous block) belong to segment ``code``."""
-        self._parts[code].append(np.arange(slots.start, slots.stop))
+    def add(self, group: int, slots: slice) -> None:
+        """Record that ``slots`` (a contiguous block) belong to group ``group``."""
+        self._parts[group].append(np.arange(slots.start, slots.stop))
         self.n = max(self.n, slots.stop)
         self._groups = None
 
     def groups(self) -> list[tuple[str, np.ndarray]]:
-        """(segment name, its slots in arrival order) for every segment."""
+        """(group label, its slots in arrival order) for every group."""
         if self._groups is None:
             empty = np.zeros(0, dtype=np.int64)
             self._groups = [
                 (name, np.concatenate(parts) if parts else empty)
-                for name, parts in zip(self.segments, self._parts, strict=True)
+                for name, parts in zip(self.labels, self._parts, strict=True)
             ]
         return self._groups
 

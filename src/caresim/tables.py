@@ -113,14 +113,27 @@ def programme_cost_table(model: CareModel) -> pd.DataFrame:
 
 
 def subscriber_table(model: CareModel) -> pd.DataFrame:
-    """One row per subscriber who ever bought (lost prospects excluded); each row stands for ``scale`` people."""
+    """One row per subscriber who ever bought (lost prospects excluded); each row stands for ``scale`` people.
+
+    With regions, rows come region by region, ``subscriber_id`` counts within the region and a ``region``
+    column names it, so a region simulated alone (a shard) gives exactly its rows of the whole run.
+    """
     state = model.state
     rows = np.flatnonzero(state.ever_active)
+    ids = rows
+    if model.regions.regional:
+        region = state.region
+        rank = np.zeros(state.n, dtype=np.int64)
+        for r in range(len(model.regions)):
+            mine = region == r
+            rank[mine] = np.arange(int(mine.sum()))
+        rows = rows[np.lexsort((rank[rows], region[rows]))]
+        ids = rank[rows]
     grades = model.grade_thresholds
     churned = state.stage[rows] == CHURNED
     table = pd.DataFrame(
         {
-            "subscriber_id": rows,
+            "subscriber_id": ids,
             "weight": model.scale,
             "segment": pd.Categorical.from_codes(state.segment[rows], model.segments.names),
             "preferred_channel": pd.Categorical.from_codes(state.channel[rows], CHANNELS),
@@ -147,6 +160,8 @@ def subscriber_table(model: CareModel) -> pd.DataFrame:
         }
     )
     table.loc[~churned, "churn_month"] = pd.NA
+    if model.regions.regional:
+        table.insert(1, "region", pd.Categorical.from_codes(state.region[rows], model.regions.names))
     for p, name in enumerate(model.programmes.names):
         table[f"received_{name}"] = state.received[p, rows]
     return table
@@ -180,7 +195,7 @@ def desk_table(model: CareModel) -> pd.DataFrame:
                 {
                     "month": np.arange(n_months),
                     "desk": desk,
-                    "servers": getattr(model.config.service, desk).n_servers,
+                    "servers": model.regions.total_servers(desk),
                     "reports": records.desk_arrivals[:, k],
                     "mean_wait_min": _ratio(records.wait_sum[..., k].sum(axis=1), served) * MINUTES_PER_DAY,
                     "backlog_at_close": records.desk_backlog[:, k],
