@@ -1,5 +1,6 @@
 """Sweeps: one folder per point, collected into one table; resumed after a kill; the same with two workers."""
 
+import json
 import os
 import shutil
 import signal
@@ -45,7 +46,8 @@ def test_sweep_writes_one_folder_per_point_and_one_table(tmp_path):
     assert done.returncode == 0, done.stderr
     assert [f"sweep point {k} of 3" in done.stdout for k in (1, 2, 3)] == [True] * 3  # progress of the sweep
     folder = _sweep_dir(tmp_path)
-    assert _points(folder) == [f"run.n_months=3,run.scale=400,run.seed={s}" for s in (1, 2, 3)]
+    assert _points(folder) == [f"run.seed={s},run.n_months=3,run.scale=400" for s in (1, 2, 3)]  # swept first
+    assert json.loads((folder / "sweep.json").read_text())["swept"] == ["run.seed"]
     for point in _points(folder):
         names = {p.name for p in (folder / point).iterdir()}
         assert {"kpis.parquet", "config.yaml", "manifest.json", "policy.json"} <= names
@@ -118,7 +120,7 @@ def test_ray_launcher_runs_a_two_point_sweep_on_a_local_instance(tmp_path):
         shutil.rmtree(ray_dir, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-2000:]
     folder = _sweep_dir(tmp_path)
-    assert _points(folder) == [f"run.n_months=2,run.scale=400,run.seed={s}" for s in (1, 2)]
+    assert _points(folder) == [f"run.seed={s},run.n_months=2,run.scale=400" for s in (1, 2)]
     table = pd.read_parquet(folder / "sweep.parquet")
     assert list(table["run.seed"]) == [1, 2] and table["churned"].gt(0).all()
 
@@ -148,6 +150,18 @@ def test_point_names_never_collide_and_fit_a_file_name():
     long = point_name(["description=" + "é" * 140])
     assert len(long.encode()) <= 150 and long != point_name(["description=" + "é" * 139])
     assert point_name(["run.seed=2", "++scenario=x", "run.output_dir=/tmp/a"]) == "run.seed=2,scenario=x"
+
+
+def test_point_names_put_the_swept_values_first(tmp_path):
+    (tmp_path / "sweep.json").write_text(json.dumps({"swept": ["run.seed", "scenario"]}))
+    fixed = [f"planner.{key}={'x' * 30}" for key in ("alpha", "beta", "gamma", "delta", "epsilon")]
+    names = {point_name([*fixed, f"run.seed={s}", f"++scenario={c}"], tmp_path) for s in (1, 2) for c in "ab"}
+    assert len(names) == 4
+    for name in names:  # the swept values are read first, even when the fixed ones make the name too long
+        assert name.startswith(("run.seed=1,scenario=", "run.seed=2,scenario=")) and len(name.encode()) <= 150
+    assert point_name(["b=1", "a=2"], tmp_path) == point_name(["a=2", "b=1"], tmp_path) == "a=2,b=1"  # stable
+    assert point_name(["a=1", "run.seed=2", "run.output_dir=/x"], tmp_path) == "run.seed=2,a=1"
+    assert point_name(["a=1", "run.seed=2"]) == "a=1,run.seed=2"  # no sweep.json: all keys in one sorted part
 
 
 def test_sweep_id_depends_on_the_points_not_on_how_they_are_written():

@@ -60,7 +60,7 @@ def _task(cfg: DictConfig) -> None:
         return
     suffix = "-plan" if config.mode == "plan" else ""
     if hydra_config.mode == RunMode.MULTIRUN:  # a sweep point: a fixed folder, skipped when already finished
-        folder = Path(hydra_config.sweep.dir) / point_name(overrides)
+        folder = Path(hydra_config.sweep.dir) / point_name(overrides, hydra_config.sweep.dir)
         total = os.environ.get(POINTS_VARIABLE, "?")
         print(f"caresim: sweep point {hydra_config.job.num + 1} of {total}: {folder.name}", flush=True)
         config_text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,18 @@ class CollectSweep(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.sweep.dir)
         folder.mkdir(parents=True, exist_ok=True)
-        command = {"command": " ".join(sys.argv), "overrides": list(config.hydra.overrides.task)}
-        (folder / "sweep.json").write_text(json.dumps(command, indent=2))
+        sizes = values_per_key(config)
+        command = {
+            "command": " ".join(sys.argv),
+            "overrides": list(config.hydra.overrides.task),
+            "swept": sorted(key for key, size in sizes.items() if size is not None),  # first in point names
+        }
+        # whole or not at all: the points of a parallel run of this sweep read it to name their folders
+        handle, temporary = tempfile.mkstemp(prefix=".sweep.json.", dir=folder)
+        with os.fdopen(handle, "w") as file:
+            file.write(json.dumps(command, indent=2))
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, folder / "sweep.json")
         # workers started after this inherit it: each point then says "point k of n" (progress of the sweep)
         os.environ[POINTS_VARIABLE] = str(count_points(config))
 
@@ -40,17 +51,23 @@ class CollectSweep(Callback):
             sys.exit(2)
 
 
-def count_points(config: DictConfig) -> int:
-    """How many points the sweep has: the product of the numbers of values of every swept key."""
+def values_per_key(config: DictConfig) -> dict[str, int | None]:
+    """Every key the sweep sets, on the command line or in the sweeper's params (the last override of a key
+    wins, as in Hydra): its number of values when it is swept (a list or a range), None when it is fixed."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     params = config.hydra.sweeper.get("params") or {}
     texts = [*config.hydra.overrides.task, *(f"{key}={value}" for key, value in params.items())]
-    sizes = {}  # the last override of a key wins, as in Hydra
+    sizes: dict[str, int | None] = {}
     for override in OverridesParser.create().parse_overrides(texts):
         key = override.key_or_group.lstrip("+")
-        sizes[key] = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
+        sizes[key] = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else None
+    return sizes
+
+
+def count_points(config: DictConfig) -> int:
+    """How many points the sweep has: the product of the numbers of values of every swept key."""
     count = 1
-    for size in sizes.values():
-        count *= size
+    for size in values_per_key(config).values():
+        count *= size or 1
     return count

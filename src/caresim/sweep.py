@@ -38,19 +38,30 @@ def _key_value(override: str) -> tuple[str, str]:
     return key, value
 
 
-def point_name(overrides: list[str]) -> str:
-    """A folder name for a sweep point, from its overrides (sorted; presentation keys left out).
+def point_name(overrides: list[str], sweep_dir: str | Path | None = None) -> str:
+    """A folder name for a sweep point, from its overrides (presentation keys left out): the keys the sweep
+    varies first, then the others, each part sorted. The swept keys are read from ``sweep_dir``'s
+    ``sweep.json`` (written by the sweep's start callback); without it every key is in one sorted part.
 
     Values that a file name cannot carry as they are ('/', spaces, a very long or non-ASCII name) get a
     short hash of the raw overrides appended, so that two points never share a folder.
     """
-    kept = sorted(f"{k}={v}" if not k.startswith("~") else k for k, v in map(_key_value, overrides) if _counts(k))
-    raw = ",".join(kept) or "defaults"
+    swept = swept_keys(sweep_dir) if sweep_dir is not None else frozenset()
+    kept = [(k, f"{k}={v}" if not k.startswith("~") else k) for k, v in map(_key_value, overrides) if _counts(k)]
+    raw = ",".join(text for _, text in sorted(kept, key=lambda kt: (kt[0] not in swept, kt[1]))) or "defaults"
     name = raw.replace("/", "_").replace(" ", "_")
     if name != raw or not name.isascii() or len(name.encode()) > MAX_NAME:
         digest = hashlib.sha256(raw.encode()).hexdigest()[:12]
         name = f"{name.encode()[: MAX_NAME - 13].decode(errors='ignore')}-{digest}"
     return name
+
+
+def swept_keys(sweep_dir: str | Path) -> frozenset[str]:
+    """The keys a sweep varies, as its start callback recorded them in ``sweep.json`` (none without one)."""
+    path = Path(sweep_dir) / "sweep.json"
+    if not path.is_file():
+        return frozenset()
+    return frozenset(json.loads(path.read_text()).get("swept", []))
 
 
 def _counts(key: str) -> bool:
