@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from caresim.results import Results
+from caresim.schema import CareConfig
 
 
 def _money(value: float) -> str:
@@ -45,6 +46,18 @@ def headline(results: Results) -> dict[str, float]:
     }
 
 
+def _regions_line(config: CareConfig) -> list[str]:
+    """The regions simulated (none in a base without regions), and how they ran."""
+    regions = config.population.regions
+    if not regions:
+        return []
+    chosen = [name for name in regions if name in (config.run.regions or regions)]
+    shares = ", ".join(f"{name} {100 * regions[name].share:.0f}%" for name in chosen)
+    workers = min(config.run.n_shard_workers, len(chosen))
+    how = f"as {len(chosen)} shards on {workers} workers" if workers > 1 else "in one model"
+    return [f"  regions          {shares} (no ties, desks or capacity shared; run {how})"]
+
+
 def render(results: Results, folder: str | None = None) -> str:
     """The summary printed at the end of a run."""
     figures = headline(results)
@@ -53,6 +66,7 @@ def render(results: Results, folder: str | None = None) -> str:
         f"caresim: scenario '{config.scenario}' — {config.description}".rstrip(" —"),
         f"  {config.run.n_months} months, seed {config.run.seed}, 1 simulated subscriber = {config.run.scale:g} real;"
         f" ran in {results.wall_seconds:.1f} s",
+        *_regions_line(config),
         f"  subscribers      {figures['active_start']:,.0f} -> {figures['active_end']:,.0f}"
         f"  (new {figures['new_per_month']:,.0f}/month, won back {figures['won_back_per_month']:,.0f}/month)",
         f"  monthly churn    {100 * figures['monthly_churn_rate']:.2f}%",
