@@ -6,7 +6,7 @@ simulated as one model (one process), then as shards on two workers (``run.n_sha
 same session, checks that every table is the same, and prints the throughput ratio. Both runs include
 building the tables; the sharded one also pays for starting the workers and sending the shards' state back.
 
-    .venv/bin/python benchmarks/bench_shards.py                 # 400k real subscribers at scale 2, 24 months
+    .venv/bin/python benchmarks/bench_shards.py                 # 400k subscribers one-to-one, 36 months
     .venv/bin/python benchmarks/bench_shards.py --scale 10 --months 6
 """
 
@@ -30,8 +30,8 @@ def timed(config: caresim.CareConfig) -> tuple[float, caresim.Results]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=2.0, help="real subscribers per simulated one")
-    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--scale", type=float, default=1.0, help="real subscribers per simulated one")
+    parser.add_argument("--months", type=int, default=36)
     args = parser.parse_args()
     overrides = [REGIONS, f"run.scale={args.scale}", f"run.n_months={args.months}", "run.progress=false"]
     whole = caresim.load_config("baseline", overrides)
