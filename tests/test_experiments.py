@@ -1,10 +1,13 @@
 """Every experiment definition loads, and one point of its sweep plans and verifies at tiny size."""
 
+import pandas as pd
 import pytest
 import yaml
 
 from caresim.loading import conf_dir, load_config, sweep_variants
 from caresim.planning import plan
+from caresim.report.sweep import sweep_report
+from caresim.sweep import point_name, write_table
 
 EXPERIMENTS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
 TINY = (
@@ -34,7 +37,7 @@ def test_the_five_experiments_of_issue_4_are_defined():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_every_experiment_runs_one_point_at_tiny_size(name):
+def test_every_experiment_runs_one_point_at_tiny_size(name, tmp_path):
     overrides = [f"+experiment={name}", *_first_point(name), *TINY]
     if name == "robustness":
         overrides.append("planner.verify.scenarios=[baseline,price_war]")
@@ -43,3 +46,11 @@ def test_every_experiment_runs_one_point_at_tiny_size(name):
     report = plan(config, progress=False)
     assert report.plan.ok, report.plan.explanation
     assert report.comparison is not None and set(report.comparison.policy) >= {"plan", "no_care"}
+    if name == "budget_frontier":  # the point, collected as a sweep, gives the simulated frontier
+        report.write(tmp_path / point_name(overrides), overrides)
+        write_table(tmp_path)
+        page = sweep_report(tmp_path).read_text()
+        assert (tmp_path / "budget_frontier_simulated.png").is_file() and "Budget frontier (simulated)" in page
+        frontier = pd.read_csv(tmp_path / "budget_frontier.csv")
+        assert list(frontier["planner.budget"]) == [1_000_000] and list(frontier["runs"]) == [2]
+        assert frontier[["net_value", "net_value_low", "net_value_high", "predicted_net_value"]].notna().all(axis=None)

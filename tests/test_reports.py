@@ -14,6 +14,7 @@ import pytest
 import caresim
 from caresim.report import ReportError, kind_of, plan_report, report, simulation_report
 from caresim.report.__main__ import main
+from caresim.report.sweep import sweep_report
 from tests.conftest import tiny_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -132,3 +133,82 @@ def test_a_bad_folder_gives_one_line_and_exit_2(tmp_path: Path, make: str):
     assert len(lines) == 1 and lines[0].startswith(f"caresim report: {folder}: "), done.stderr
     assert "Traceback" not in done.stderr
     assert not (folder / "report.html").exists()
+
+
+def budget_sweep(folder: Path) -> pd.DataFrame:
+    """A collected sweep of plan runs over two budgets × two scenarios (price_war at 2 M with two seeds), and
+    each point's comparison table holding the plan's predicted net value."""
+    points = {  # point: (scenario, budget, seed, simulated net value per replication, predicted)
+        "a": ("baseline", 1e6, 1, [1e6, 2e6, 3e6], 2.5e6),
+        "b": ("baseline", 2e6, 1, [3e6, 3e6, 3e6], 3.5e6),
+        "c": ("price_war", 1e6, 1, [0.5e6, 1e6, 1.5e6], 1e6),
+        "d": ("price_war", 2e6, 1, [1e6, 2e6], 5e6),
+        "e": ("price_war", 2e6, 2, [3e6, 4e6], 7e6),
+    }
+    rows = []
+    for point, (scenario, budget, seed, values, predicted) in points.items():
+        (folder / point).mkdir(parents=True)
+        comparison = pd.DataFrame({"policy": ["plan", "no_care"], "predicted_net_value": [predicted, 0.0]})
+        comparison.to_parquet(folder / point / "comparison.parquet")
+        for replication, value in enumerate(values):
+            rows.append(
+                {
+                    "point": point,
+                    "kind": "plan",
+                    "planner.budget": budget,
+                    "scenario": scenario,
+                    "run.seed": seed,
+                    "replication": replication,
+                    "plan_status": "optimal",
+                    "objective": "net_value",
+                    "net_value": value,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table.to_parquet(folder / "sweep.parquet")
+    return table
+
+
+def test_sweep_report_of_a_budget_sweep_draws_the_simulated_frontier(tmp_path: Path):
+    budget_sweep(tmp_path)
+    text = sweep_report(tmp_path).read_text(encoding="utf-8")
+    assert text.count(IMG) == 2 and "Budget frontier (simulated)" in text  # the arms, then the frontier
+    assert (tmp_path / "budget_frontier_simulated.png").read_bytes().startswith(PNG_SIGNATURE)
+    frontier = pd.read_csv(tmp_path / "budget_frontier.csv")
+    assert list(frontier.columns) == [
+        "scenario",
+        "planner.budget",
+        "runs",
+        "net_value",
+        "net_value_low",
+        "net_value_high",
+        "predicted_net_value",
+    ]
+    assert list(zip(frontier.scenario, frontier["planner.budget"], frontier.runs, strict=True)) == [
+        ("baseline", 1e6, 3),
+        ("baseline", 2e6, 3),
+        ("price_war", 1e6, 3),
+        ("price_war", 2e6, 4),  # two seeds pooled
+    ]
+    # hand-computed: mean ± t(0.975, n - 1) · sd / √n, with t(0.975, 2) = 4.302653 and t(0.975, 3) = 3.182446
+    half_a, half_c = 4.302653 * 1e6 / 3**0.5, 4.302653 * 0.5e6 / 3**0.5
+    half_de = 3.182446 * (5 / 3) ** 0.5 * 1e6 / 2
+    expected = [
+        (2e6, 2e6 - half_a, 2e6 + half_a, 2.5e6),
+        (3e6, 3e6, 3e6, 3.5e6),
+        (1e6, 1e6 - half_c, 1e6 + half_c, 1e6),
+        (2.5e6, 2.5e6 - half_de, 2.5e6 + half_de, 6e6),  # predicted: the mean of the two points' predictions
+    ]
+    columns = ["net_value", "net_value_low", "net_value_high", "predicted_net_value"]
+    np.testing.assert_allclose(frontier[columns].to_numpy(), np.array(expected), rtol=1e-6)
+    assert "2.5 M [446 k, 4.55 M]" in text  # price_war at 2 M, as the report shows it
+
+
+def test_sweep_report_without_a_budget_drops_an_earlier_frontier(tmp_path: Path):
+    table = budget_sweep(tmp_path)
+    sweep_report(tmp_path)
+    table.drop(columns="planner.budget").to_parquet(tmp_path / "sweep.parquet")
+    text = sweep_report(tmp_path).read_text(encoding="utf-8")
+    assert text.count(IMG) == 1 and "Budget frontier" not in text
+    assert not (tmp_path / "budget_frontier_simulated.png").exists()
+    assert not (tmp_path / "budget_frontier.csv").exists()

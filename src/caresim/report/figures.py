@@ -211,3 +211,45 @@ def predicted_vs_simulated(comparison: pd.DataFrame) -> Figure:
     ax.yaxis.set_major_formatter(AMOUNT)
     ax.legend(loc="best", fontsize="small")
     return fig
+
+
+def simulated_frontier(frontier: pd.DataFrame, metric: str, lines: list[str]) -> Figure:
+    """A sweep's simulated ``metric`` against the budget: mean and 95% interval (``<metric>_low``/``_high``) per
+    budget, one line per combination of the ``lines`` columns, each with its predicted value (dashed) when the
+    table has ``predicted_<metric>``. Budgets without a simulated value are left out."""
+    table = frontier.dropna(subset=[metric]).sort_values("planner.budget")
+    predicted = f"predicted_{metric}"
+    fig, (ax,) = _figure(1, width=7.2, height=4.6)
+    groups = table.groupby(lines, sort=True, dropna=False) if lines else [((), table)]
+    for k, (key, group) in enumerate(groups):
+        colour = f"C{k % 10}"
+        values = key if isinstance(key, tuple) else (key,)
+        name = ", ".join(f"{c}={v}" for c, v in zip(lines, values, strict=True))
+        middle = group[metric].to_numpy(dtype=float)
+        spread = np.vstack([middle - group[f"{metric}_low"], group[f"{metric}_high"] - middle])
+        ax.errorbar(
+            group["planner.budget"],
+            middle,
+            yerr=np.nan_to_num(spread),
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=f"{name + ': ' if name else ''}simulated (95% interval)",
+        )
+        if predicted in group.columns and group[predicted].notna().any():
+            shown = group.dropna(subset=[predicted])
+            ax.plot(
+                shown["planner.budget"],
+                shown[predicted],
+                marker="x",
+                linestyle="--",
+                color=colour,
+                label=f"{name + ': ' if name else ''}predicted",
+            )
+    ax.set(title=f"Simulated {metric} against budget", xlabel="budget", ylabel=f"{metric} (plan vs no care)")
+    ax.xaxis.set_major_formatter(AMOUNT)
+    if metric in ("net_value", "value", "cost"):
+        ax.yaxis.set_major_formatter(AMOUNT)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.legend(loc="best", fontsize="small")
+    return fig

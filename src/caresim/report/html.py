@@ -141,12 +141,14 @@ def figures_html(specs: tuple[FigureSpec, ...], tables: Tables, folder: Path) ->
             continue
         data = figures.png_bytes(spec.draw(tables))
         write_atomic(folder / "figures" / f"{spec.name}.png", data)
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        blocks.append(
-            f'<figure><img src="{uri}" alt="{escape(spec.title)}"><figcaption>'
-            f"{escape(spec.title)}</figcaption></figure>"
-        )
+        blocks.append(figure_html(data, spec.title))
     return blocks, skipped
+
+
+def figure_html(png: bytes, title: str) -> str:
+    """A PNG embedded as a data URI, with ``title`` as its caption and alternative text."""
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return f'<figure><img src="{uri}" alt="{escape(title)}"><figcaption>{escape(title)}</figcaption></figure>'
 
 
 STYLE = """
