@@ -19,7 +19,7 @@ from caresim.report.folder import ReportError, read_table, write_atomic
 from caresim.report.html import figure_html, page, table_html, with_intervals
 
 #: columns of the collected table that are not parameters of an arm
-NOT_PARAMETERS = {"point", "kind", "replication", "run.seed", "plan_status", "objective"}
+NOT_PARAMETERS = {"point", "kind", "replication", "run.seed", "plan_status", "plan_cost", "objective"}
 HEADLINE = {"plan": "net_value", "simulation": "monthly_churn_rate"}
 BUDGET = "planner.budget"
 FRONTIER_FIGURE, FRONTIER_TABLE = "budget_frontier_simulated.png", "budget_frontier.csv"
