@@ -4,6 +4,7 @@
     caresim scenario=network_outage run.seed=7
     caresim --multirun scenario=baseline,price_war run.seed=1,2   # outputs/sweeps/<id>/<point>, sweep.parquet
     caresim mode=plan planner.budget=2e6          # pilot, optimise, verify and adjust a care plan
+    caresim mode=calibrate calibration=telco      # fit the population to a customer table or published rates
 
 Bad input ends with one line on stderr naming the key, exit status 2, and nothing written.
 """
@@ -21,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from caresim.calibration import calibrate, check_save_as
 from caresim.errors import ConfigError
 from caresim.loading import build_config, check_overrides, conf_dir, for_hydra, load_config, sweep_variants
 from caresim.planning import plan
@@ -58,7 +60,7 @@ def _task(cfg: DictConfig) -> None:
     except ConfigError as error:
         _fail(str(error))
         return
-    suffix = "-plan" if config.mode == "plan" else ""
+    suffix = {"plan": "-plan", "calibrate": "-calibrate"}.get(config.mode, "")
     if hydra_config.mode == RunMode.MULTIRUN:  # a sweep point: a fixed folder, skipped when already finished
         folder = Path(hydra_config.sweep.dir) / point_name(overrides, hydra_config.sweep.dir)
         total = os.environ.get(POINTS_VARIABLE, "?")
@@ -78,6 +80,9 @@ def _task(cfg: DictConfig) -> None:
     if config.mode == "plan":
         _plan(config, folder, overrides)
         return
+    if config.mode == "calibrate":
+        _calibrate(config, folder, overrides)
+        return
     results = simulate(config)
     written = _write(lambda target: results.write(target, config.run.formats, overrides), folder, config, suffix)
     _report(config, written)
@@ -93,6 +98,28 @@ def _plan(config: CareConfig, folder: Path, overrides: list[str]) -> None:
     written = _write(lambda target: report.write(target, overrides), folder, config, "-plan")
     _report(config, written)
     print(render_plan(report, str(written)))
+
+
+def _calibrate(config: CareConfig, folder: Path, overrides: list[str]) -> None:
+    """Fit the population; write the run folder, then conf/population/<save_as>.yaml if asked. A bad table or
+    an existing save_as target ends in one line before anything is written."""
+    settings = config.calibration
+    try:
+        check_save_as(settings.save_as, settings.overwrite)
+        report = calibrate(config)
+    except ConfigError as error:
+        _fail(str(error))
+        return
+    written = _write(lambda target: report.write(target, overrides), folder, config, "-calibrate")
+    saved = ""
+    if settings.save_as is not None:
+        try:
+            path = report.save_population(settings.save_as, settings.overwrite, overrides)
+        except ConfigError as error:  # created meanwhile by another run
+            _fail(str(error))
+            return
+        saved = f"\nsaved: {path} (use it as population={settings.save_as})"
+    print(report.summary(str(written)) + saved)
 
 
 def _write(write, folder: Path, config: CareConfig, suffix: str) -> Path:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from caresim.lifecycle import CHANNELS, GRADES, STAGES, TRIGGERS
+from caresim.schema_calibration import Calibration
 from caresim.schema_planner import Planner
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -391,10 +392,13 @@ class CareConfig(Strict):
         description="programme -> share of eligible subscribers covered, or segment -> share; unnamed = 0",
     )
     run: Run = Run()
-    mode: Literal["simulate", "plan"] = Field(
-        "simulate", description="simulate: run the policy; plan: pilot, optimise, verify and adjust a care plan"
+    mode: Literal["simulate", "plan", "calibrate"] = Field(
+        "simulate",
+        description="simulate: run the policy; plan: pilot, optimise, verify and adjust a care plan; "
+        "calibrate: fit the population to a customer table or published churn rates",
     )
     planner: Planner = Planner()
+    calibration: Calibration = Calibration()
 
     @model_validator(mode="after")
     def _names_exist(self) -> CareConfig:
