@@ -30,6 +30,7 @@ FLOWS = (
 STOCKS = ("active", "active_start", "in_retention", "in_contract", "satisfaction_sum", "loyalty_sum", "revenue")
 DESKS = ("store", "hotline")
 MAXIMA = ("wait_max", "care_peak")  # records that keep a maximum, not a count
+SIZES = ("n_segments",)  # the shape, the same in every part
 
 
 class MonthlyRecords:
@@ -76,13 +77,15 @@ def combine_records(parts: list[MonthlyRecords]) -> MonthlyRecords:
     """The records of independent parts of one base (regions) taken together: counts add, maxima take the max."""
     whole = MonthlyRecords.__new__(MonthlyRecords)
     for name, first in vars(parts[0]).items():
-        if isinstance(first, dict):
-            value = {key: sum(vars(part)[name][key] for part in parts) for key in first}
+        if name in SIZES:
+            value = first
         elif name in MAXIMA:
             value = np.maximum.reduce([vars(part)[name] for part in parts])
+        elif isinstance(first, dict):
+            value = {key: sum(vars(part)[name][key] for part in parts) for key in first}
         elif isinstance(first, np.ndarray):
             value = sum(vars(part)[name] for part in parts)
         else:
-            value = first
+            raise TypeError(f"records.{name}: say in records.py how parts of a base combine (a sum, a maximum)")
         setattr(whole, name, value)
     return whole

@@ -115,20 +115,21 @@ def programme_cost_table(model: CareModel) -> pd.DataFrame:
 def subscriber_table(model: CareModel) -> pd.DataFrame:
     """One row per subscriber who ever bought (lost prospects excluded); each row stands for ``scale`` people.
 
-    With regions, rows come region by region, ``subscriber_id`` counts within the region and a ``region``
-    column names it, so a region simulated alone (a shard) gives exactly its rows of the whole run.
+    With regions, rows come region by region, ``subscriber_id`` counts the region's subscribers in the order
+    they bought and a ``region`` column names it, so a region simulated alone (a shard) gives exactly its rows
+    of the whole run.
     """
     state = model.state
     rows = np.flatnonzero(state.ever_active)
     ids = rows
     if model.regions.regional:
-        region = state.region
-        rank = np.zeros(state.n, dtype=np.int64)
+        region = state.region[rows]
+        rank = np.zeros(len(rows), dtype=np.int64)
         for r in range(len(model.regions)):
             mine = region == r
             rank[mine] = np.arange(int(mine.sum()))
-        rows = rows[np.lexsort((rank[rows], region[rows]))]
-        ids = rank[rows]
+        order = np.lexsort((rank, region))
+        rows, ids = rows[order], rank[order]
     grades = model.grade_thresholds
     churned = state.stage[rows] == CHURNED
     table = pd.DataFrame(
