@@ -60,6 +60,6 @@ def run_identity(config: Any) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     for key in ("planner", "mode", "description"):
         data.pop(key, None)
-    for key in ("progress", "output_dir", "formats"):
+    for key in ("progress", "output_dir", "formats", "report", "n_shard_workers"):
         data["run"].pop(key, None)
     return data
