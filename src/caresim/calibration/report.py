@@ -41,12 +41,16 @@ def _round(value: Any, digits: int = 6) -> Any:
 def _show(target: str, value: float) -> str:
     if not math.isfinite(value):
         return "-"
+    if target in ("monthly_churn", "highest_quarter"):  # rates near a band's edge: one more digit
+        return f"{100 * value:.3f}%"
     return f"{100 * value:.2f}%" if target in SHARE_TARGETS else f"{value:.2f}"
 
 
 def _show_error(target: str, value: float) -> str:
     if not math.isfinite(value):
         return "-"
+    if target in ("monthly_churn", "highest_quarter"):
+        return f"{100 * value:+.3f} pp"
     return f"{100 * value:+.2f} pp" if target in SHARE_TARGETS else f"{value:+.2f}"
 
 
