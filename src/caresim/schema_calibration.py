@@ -54,8 +54,12 @@ class Columns(_Strict):
 class ChurnLabels(_Strict):
     """The strings of the churn column that mean churned and stayed (compared after stripping blanks)."""
 
-    churned: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["Yes"])
-    stayed: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["No"])
+    churned: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["Yes"], description="labels of customers who left in the last month (at least one)"
+    )
+    stayed: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["No"], description="labels of customers still there (at least one)"
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> ChurnLabels:
@@ -120,7 +124,7 @@ class CellFigures(_Strict):
 class Figure(_Strict):
     """One observed figure and its sampling standard error."""
 
-    value: float
+    value: float = Field(description="the figure: a share (0-1), months or the charge's currency")
     se: NonNegative = Field(description="standard error of the value (sampling error of the table)")
 
 
