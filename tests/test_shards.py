@@ -10,6 +10,7 @@ from caresim import ConfigError
 from caresim.records import MonthlyRecords, combine_records
 from caresim.simulate import build_model
 from tests.conftest import run_model, tiny_config
+from tests.test_bad_input import _cli
 
 REGIONS = {
     "north": {"share": 0.5, "n_servers": {"hotline": 1, "store": 1}},
@@ -130,5 +131,20 @@ def test_regions_are_validated():
         regional(only=["west"])
     with pytest.raises(ConfigError, match=r"run.regions: name at least one region"):
         regional(only=[])
+    with pytest.raises(ConfigError, match=r"run.regions: region 'west' named, but population.regions defines none"):
+        caresim.load_config("baseline", ["run.regions=[west]"])
+    with pytest.raises(ConfigError, match=r"population.regions.east.n_servers.store: the region's share of servi"):
+        regional(regions={"north": {"share": 0.9}, "south": {"share": 0.08}, "east": {"share": 0.02}})
     with pytest.raises(ConfigError, match=r"n_servers.hotline: Input should be greater than or equal to 1"):
         regional(regions={"north": {"share": 1.0, "n_servers": {"hotline": 0}}})
+
+
+def test_cli_refuses_a_region_without_desks_in_one_line(tmp_path):
+    regions = "population.regions={a: {share: 0.25}, b: {share: 0.25}, c: {share: 0.25}, d: {share: 0.25}}"
+    done = _cli(tmp_path, regions, "run.n_shard_workers=2")
+    assert done.returncode == 2 and "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.strip().splitlines() == [
+        "caresim: population.regions.c.n_servers.store: the region's share of service.store.n_servers (2) comes "
+        "to no server; give the region its own n_servers.store"
+    ]
+    assert list(tmp_path.iterdir()) == []

@@ -429,10 +429,16 @@ class CareConfig(Strict):
         if self.run.regions is not None and not self.run.regions:
             raise ValueError("run.regions: name at least one region, or null for all")
         for name in self.run.regions or []:
+            if not self.population.regions:
+                raise ValueError(f"run.regions: region '{name}' named, but population.regions defines none")
             if name not in self.population.regions:
                 raise ValueError(
                     f"run.regions: unknown region '{name}'; known regions: {sorted(self.population.regions)}"
                 )
+        if self.population.regions:
+            from caresim.regions import regional_servers  # the desks' split, checked here once
+
+            regional_servers(self)
         return self
 
     def _planner_names_exist(self, check) -> None:
