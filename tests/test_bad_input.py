@@ -117,6 +117,6 @@ def test_cli_sweep_runs_every_point_and_sets_keys_absent_from_conf(tmp_path):
     assert done.returncode == 0, done.stderr
     (sweep,) = (tmp_path / "out" / "sweeps").iterdir()
     runs = sorted(path.name for path in sweep.iterdir() if path.is_dir() and not path.name.startswith("."))
-    assert len(runs) == 2 and runs[0].endswith("run.seed=1") and runs[1].endswith("run.seed=2")
+    assert len(runs) == 2 and runs[0].startswith("run.seed=1,") and runs[1].startswith("run.seed=2,")  # swept first
     config = (sweep / runs[0] / "config.yaml").read_text()
     assert "capacity_per_month: 50" in config
