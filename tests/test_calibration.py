@@ -97,7 +97,7 @@ def test_columns_and_labels_are_mapped_from_config(tmp_path):
 # ---------------------------------------------------------------- (4) bad tables
 BAD_TABLES = {
     "missing column": (
-        HEADER.replace(",tenure", ",months") + "a,Month-to-month,20,Yes\n",
+        HEADER.replace(",tenure", ",months") + "a,1,Month-to-month,20,Yes\n",
         "column 'tenure'",
         "file line 1",
     ),
@@ -116,6 +116,18 @@ BAD_TABLES = {
         HEADER + "a,1,Month-to-month,lots,Yes\n",
         "column 'MonthlyCharges', data row 1",
         "file line 2",
+    ),
+    "infinite tenure": (HEADER + "a,inf,Month-to-month,20,Yes\n", "column 'tenure', data row 1", "'inf'"),
+    "infinite charge": (HEADER + "a,1,Month-to-month,inf,Yes\n", "column 'MonthlyCharges', data row 1", "'inf'"),
+    "column named twice": (
+        HEADER.rstrip("\n") + ",tenure\na,1,Month-to-month,20,Yes,1\n",
+        "'tenure' appears more than once",
+        "file line 1",
+    ),
+    "row with a field too many": (
+        HEADER + "a,1,Month-to-month,20,Yes\nb,2,One year,30,No,extra\n",
+        "data row 2 (file line 3) has 6 fields",
+        "the header 5",
     ),
     "header only": (HEADER, "no data rows", "customers.csv"),
     "empty file": ("", "empty", "customers.csv"),
@@ -359,3 +371,9 @@ def test_cli_calibrates_writes_the_folder_and_a_population_usable_by_name(tmp_pa
         assert caresim.simulate(config, progress=False).kpis["active"].sum() > 0
     finally:
         path.unlink(missing_ok=True)
+
+
+def test_setting_one_tolerance_keeps_the_others():
+    config = caresim.load_config(None, ["calibration=telco", "calibration.tolerances={churn_by_contract: 0.01}"])
+    assert config.calibration.tolerances["churn_by_contract"] == 0.01
+    assert config.calibration.tolerances["churn_by_tenure"] == 0.03  # the default, not dropped

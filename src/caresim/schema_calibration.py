@@ -232,6 +232,20 @@ class Parameter(_Strict):
     rel_upper: Annotated[float, Field(ge=1.0)] = Field(50.0, description="largest multiplier of the start")
 
 
+#: Largest acceptable |fitted - observed| per target family: shares as fractions, tenure and charges in their units.
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "churn_overall": 0.02,
+    "contract_share": 0.02,
+    "churn_by_contract": 0.02,
+    "churn_by_segment": 0.03,
+    "churn_by_tenure": 0.03,
+    "tenure_quartiles": 3.0,
+    "tenure_quartiles_churned": 3.0,
+    "charge_quartiles": 3.0,
+    "churn_by_charge_quartile": 0.03,
+}
+
+
 class Calibration(_Strict):
     """``caresim mode=calibrate``: fit the population to a customer table or to published churn rates."""
 
@@ -266,18 +280,9 @@ class Calibration(_Strict):
         default_factory=dict, description="target family -> weight multiplier (default 1; 0 = report only)"
     )
     tolerances: dict[str, NonNegative] = Field(
-        default_factory=lambda: {
-            "churn_overall": 0.02,
-            "contract_share": 0.02,
-            "churn_by_contract": 0.02,
-            "churn_by_segment": 0.03,
-            "churn_by_tenure": 0.03,
-            "tenure_quartiles": 3.0,
-            "tenure_quartiles_churned": 3.0,
-            "charge_quartiles": 3.0,
-            "churn_by_charge_quartile": 0.03,
-        },
-        description="target family -> largest acceptable |fitted - observed| (rates: the band itself)",
+        default_factory=lambda: dict(DEFAULT_TOLERANCES),
+        description="target family -> largest acceptable |fitted - observed| (rates: the band itself); "
+        "families not named keep their default",
     )
     snapshot: Snapshot = Snapshot()
     fit: Fit = Fit()
@@ -307,3 +312,9 @@ class Calibration(_Strict):
         if unknown:
             raise ValueError(f"unknown targets {unknown}; known: {list(TABLE_TARGETS) + list(RATE_PERIODS)}")
         return values
+
+    @field_validator("tolerances")
+    @classmethod
+    def _defaults_kept(cls, values: dict[str, float]) -> dict[str, float]:
+        """Setting one family's tolerance keeps the others' defaults (a partial mapping does not drop them)."""
+        return {**DEFAULT_TOLERANCES, **values}

@@ -8,6 +8,7 @@ A cross-section is a frame with one row per customer and the columns ``tenure`` 
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,8 @@ def read_table(path: str | Path, calibration: Calibration) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise TableError(f"calibration.table: no such file: {path}")
+    _check_header(path)
+    _check_rows(path)
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
@@ -75,19 +78,21 @@ def read_table(path: str | Path, calibration: Calibration) -> pd.DataFrame:
 
     tenure_text = raw[columns.tenure].str.strip()
     tenure = pd.to_numeric(tenure_text, errors="coerce")
-    bad = tenure.isna() | (tenure < 0) | (tenure != np.floor(tenure))
+    bad = ~np.isfinite(tenure) | (tenure < 0) | (tenure != np.floor(tenure)) | (tenure > 1200)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise TableError(
-            f"{where(columns.tenure, row)}: tenure {tenure_text.iloc[row]!r} is not a whole number of months >= 0"
+            f"{where(columns.tenure, row)}: tenure {tenure_text.iloc[row]!r} is not a whole number of months "
+            "from 0 to 1200"
         )
     charge_text = raw[columns.monthly_charge].str.strip()
     charge = pd.to_numeric(charge_text, errors="coerce")
-    bad = charge.isna() | (charge < 0)
+    bad = ~np.isfinite(charge) | (charge < 0) | (charge > 1e9)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise TableError(
-            f"{where(columns.monthly_charge, row)}: monthly charge {charge_text.iloc[row]!r} is not a number >= 0"
+            f"{where(columns.monthly_charge, row)}: monthly charge {charge_text.iloc[row]!r} is not a number "
+            "from 0 to 1e9"
         )
     contract_text = raw[columns.contract].str.strip()
     known = calibration.contract_labels
@@ -115,6 +120,27 @@ def read_table(path: str | Path, calibration: Calibration) -> pd.DataFrame:
             "monthly_charge": charge.astype(float).to_numpy(),
         }
     )
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a header that names a column twice."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as stream:
+        header = [name.strip() for name in next(csv.reader(stream), [])]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise TableError(f"{path}: column {repeated[0]!r} appears more than once in the header (file line 1)")
+
+
+def _check_rows(path: Path) -> None:
+    """Refuse a row with more or fewer fields than the header (pandas would shift or drop values)."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as stream:
+        rows = csv.reader(stream)
+        header = next(rows, [])
+        for line, row in enumerate(rows, start=2):
+            if row and len(row) != len(header):
+                raise TableError(
+                    f"{path}: data row {line - 1} (file line {line}) has {len(row)} fields, the header {len(header)}"
+                )
 
 
 # ---------------------------------------------------------------- figures of a cross-section
