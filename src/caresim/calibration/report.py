@@ -207,7 +207,9 @@ class CalibrationReport:
         """targets, fit (the evaluation trace), parameters, population.yaml, summary.txt, manifest.json, config."""
         folder = Path(folder)
         files = {
-            "population.yaml": self.population_yaml(self.header(folder.name, overrides)),
+            "population.yaml": self.population_yaml(
+                self.header(self.config.calibration.save_as or "calibrated", overrides)
+            ),
             "summary.txt": self.summary() + "\n",
             "config.yaml": yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False),
             "manifest.json": json.dumps(manifest(self.config, self.seconds, "calibration", overrides), indent=2),
