@@ -182,7 +182,11 @@ def test_save_as_refuses_an_existing_population_in_one_line(tmp_path):
 
 # ---------------------------------------------------------------- (1) recovery of known parameters
 TRUE_MULTIPLIERS = {"high_flex": 1.6, "mid_contract": 0.7, "low_flex": 1.3}
-RECOVERY_TOLERANCE = 0.10  # relative error of each recovered multiplier
+# Relative error of each recovered multiplier. Truth on the fit's own seed: an exact match exists (common random
+# numbers), so only the optimiser's error is left. Truth on another seed, as a real table would be: the fit's
+# 8,000 simulated subscribers carry sampling noise of their own; mid_contract (few, rarely churning) is off by up
+# to about 30% on some seeds.
+RECOVERY_TOLERANCE = {"same seed": 0.10, "independent sample": 0.35}
 
 
 def _with_rates(config: caresim.CareConfig, factors: dict[str, float], calibration: dict) -> caresim.CareConfig:
@@ -193,7 +197,8 @@ def _with_rates(config: caresim.CareConfig, factors: dict[str, float], calibrati
     return validate(data)
 
 
-def test_fit_recovers_known_hazards_from_a_simulated_snapshot():
+@pytest.mark.parametrize("truth_seed", ["same seed", "independent sample"])
+def test_fit_recovers_known_hazards_from_a_simulated_snapshot(truth_seed):
     """Simulate a snapshot with known hazards, take its figures as the table, fit from the unperturbed start."""
     base = caresim.load_config(None, ["mode=calibrate", "run.progress=false"])
     settings = {
@@ -203,6 +208,8 @@ def test_fit_recovers_known_hazards_from_a_simulated_snapshot():
         "fit": {"max_evaluations": 60, "xtol": 1e-3, "ftol": 1e-4, "diff_step": 0.05},
     }
     truth = _with_rates(base, TRUE_MULTIPLIERS, settings)
+    if truth_seed == "independent sample":
+        truth = truth.model_copy(update={"run": truth.run.model_copy(update={"seed": truth.run.seed + 1})})
     results = caresim.simulate(snapshot_config(truth.model_dump(), truth.calibration))
     frame = cross_section(results, truth.calibration.tenure_cap_months)
     observed = TableFigures(source="simulated", n_rows=len(frame), figures=figures_of(frame, truth.calibration))
@@ -211,7 +218,11 @@ def test_fit_recovers_known_hazards_from_a_simulated_snapshot():
     fitted = dict(zip(report.parameters["parameter"], report.parameters["multiplier"], strict=True))
     for name, multiplier in TRUE_MULTIPLIERS.items():
         recovered = fitted[f"population.segments.{name}.rate_churn_base"]
-        assert recovered == pytest.approx(multiplier, rel=RECOVERY_TOLERANCE), (name, recovered)
+        assert recovered == pytest.approx(multiplier, rel=RECOVERY_TOLERANCE[truth_seed]), (name, recovered)
+    order = sorted(TRUE_MULTIPLIERS, key=lambda name: fitted[f"population.segments.{name}.rate_churn_base"])
+    assert order == sorted(TRUE_MULTIPLIERS, key=TRUE_MULTIPLIERS.get)  # the hazards' ranking is recovered
+    if truth_seed == "independent sample":
+        return  # the noise of two samples leaves a cost that does not vanish
     assert report.fit.cost < 1e-2 * report.start_cost
     assert report.fit.n_evaluations <= 60 and len(report.fit.trace) == report.fit.n_evaluations
 
@@ -340,6 +351,21 @@ def test_prepaid_quarters_follow_the_market_seasonal_shape():
     season = np.array(caresim.load_config(None, []).market.rel_churn_by_calendar_month)
     assert rates["q4"] / rates["q2"] == pytest.approx(season[9:].mean() / season[3:6].mean(), rel=0.06)
     assert rates["q4"] > 0.029  # which takes Q4 above the prepaid band: hence market=prepaid
+
+
+@pytest.mark.parametrize(
+    ("population", "extra", "low", "high", "slack"),
+    [
+        # slack: 4 binomial standard errors of a quarter's monthly churn measured over 2 years on 10,000
+        # simulated subscribers (60,000 subscriber-months): 4 x sqrt(p (1 - p) / 60,000)
+        ("postpaid", (), 0.008, 0.011, 4 * (0.01 * 0.99 / 60_000) ** 0.5),
+        ("prepaid", ("market=prepaid",), 0.026, 0.029, 4 * (0.0275 * 0.9725 / 60_000) ** 0.5),
+    ],
+)
+def test_rate_populations_hold_their_band_on_another_seed_within_the_noise(population, extra, low, high, slack):
+    rates = _monthly_churn(population, population, "run.seed=7", *extra)  # the fits used seed 20261123
+    for period in ("year", "q1", "q2", "q3", "q4"):
+        assert low - slack <= rates[period] <= high + slack, (period, rates[period])
 
 
 # ---------------------------------------------------------------- the command end to end
