@@ -391,6 +391,10 @@ def test_cli_calibrates_writes_the_folder_and_a_population_usable_by_name(tmp_pa
         assert {"target", "group", "observed", "fitted", "error", "tolerance", "ok"} <= set(targets.columns)
         assert set(targets["target"]) >= {"churn_by_contract", "churn_by_tenure", "tenure_quartiles_churned"}
         assert len(pd.read_csv(run / "fit.csv")) == 3
+        assert (run / "calibration.png").read_bytes().startswith(b"\x89PNG")
+        page = (run / "report.html").read_text(encoding="utf-8")
+        assert page.count('<img src="data:image/png;base64,') == 1 and "churn_by_tenure" in page
+        assert f"Population '{name}'" in (run / "population.yaml").read_text()
         assert "stopped: max_evaluations reached" in done.stdout and f"population={name}" in done.stdout
         config = caresim.load_config(None, [f"population={name}", "run.n_months=2", "run.scale=400"])
         assert "high_two_year" in config.population.segments

@@ -71,9 +71,12 @@ class Results:
 
 
 def write_folder(
-    folder: str | Path, tables: dict[str, pd.DataFrame], files: dict[str, str], formats: tuple[str, ...] | list[str]
+    folder: str | Path,
+    tables: dict[str, pd.DataFrame],
+    files: dict[str, str | bytes],
+    formats: tuple[str, ...] | list[str],
 ) -> Path:
-    """Write ``tables`` (Parquet and/or CSV) and text ``files`` into ``folder``, which appears whole or not at all."""
+    """Write ``tables`` (Parquet and/or CSV) and ``files`` (text or bytes) into ``folder``, whole or not at all."""
     folder = Path(folder)
     if folder.exists():
         raise FileExistsError(f"output folder {folder} already exists")
@@ -85,8 +88,11 @@ def write_folder(
                 table.to_parquet(staging / f"{name}.parquet", index=False)
             if "csv" in formats:
                 table.to_csv(staging / f"{name}.csv", index=False)
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (staging / name).write_bytes(content)
+            else:
+                (staging / name).write_text(content, encoding="utf-8")
         os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

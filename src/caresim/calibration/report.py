@@ -8,6 +8,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -220,8 +221,25 @@ class CalibrationReport:
             )
         if self.market_keys:
             files["market.yaml"] = yaml.safe_dump(_round(self.market_keys), sort_keys=False)
+        if self.config.run.report:
+            files.update(self.report_files())
         tables = {"targets": self.targets, "fit": self.fit.trace, "parameters": self.parameters}
         return write_folder(folder, tables, files, self.config.run.formats)
+
+    def report_files(self) -> dict[str, str | bytes]:
+        """``calibration.png`` (each target against its tolerance) and a self-contained ``report.html``."""
+        from caresim.report.figures import calibration_errors, png_bytes  # matplotlib only when reporting
+        from caresim.report.html import figure_html, page, table_html
+
+        png = png_bytes(calibration_errors(self.targets))
+        title = f"caresim calibration: {self.config.calibration.description or self.config.calibration.kind}"
+        sections = [
+            ("Targets against their tolerance", figure_html(png, "error / tolerance per target (green: reached)")),
+            ("Targets: observed and fitted", table_html(self.targets, max_rows=200)),
+            ("Free parameters", table_html(self.parameters, max_rows=200)),
+            ("Summary", f"<pre>{escape(self.summary())}</pre>"),
+        ]
+        return {"calibration.png": png, "report.html": page(title, sections)}
 
     def save_population(self, name: str, overwrite: bool = False, overrides: list[str] | None = None) -> Path:
         """Write ``conf/population/<name>.yaml`` (whole or not at all), so that ``population=<name>`` works."""

@@ -253,3 +253,25 @@ def simulated_frontier(frontier: pd.DataFrame, metric: str, lines: list[str]) ->
     ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.legend(loc="best", fontsize="small")
     return fig
+
+
+def calibration_errors(targets: pd.DataFrame) -> Figure:
+    """Each calibration target's error as a share of its tolerance: inside the band at ±1 means reached.
+
+    ``targets`` has ``target``, ``group``, ``error``, ``tolerance`` and ``ok`` (``caresim.calibrate``).
+    """
+    shown = targets[np.isfinite(targets["tolerance"]) & (targets["tolerance"] > 0)].iloc[::-1]
+    scaled = (shown["error"] / shown["tolerance"]).fillna(0.0).to_numpy()
+    labels = [f"{target}: {group}" for target, group in zip(shown["target"], shown["group"], strict=True)]
+    fig, (ax,) = _figure(height=max(3.0, 0.22 * len(shown) + 1.2))
+    y = np.arange(len(shown))
+    colours = np.where(shown["ok"].to_numpy(dtype=bool), "#1a9850", "#d73027")
+    ax.axvspan(-1, 1, color="#eeeeee", label="within tolerance")
+    ax.scatter(np.clip(scaled, -3, 3), y, c=colours, zorder=3)
+    ax.axvline(0, color="#888888", linewidth=0.8)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlim(-3.2, 3.2)
+    ax.set_xlabel("(fitted - observed) / tolerance  (clipped at ±3)")
+    ax.set_title("Calibration: each target against its tolerance")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
