@@ -390,6 +390,9 @@ def test_cli_calibrates_writes_the_folder_and_a_population_usable_by_name(tmp_pa
         targets = pd.read_csv(run / "targets.csv")
         assert {"target", "group", "observed", "fitted", "error", "tolerance", "ok"} <= set(targets.columns)
         assert set(targets["target"]) >= {"churn_by_contract", "churn_by_tenure", "tenure_quartiles_churned"}
+        held_out = targets[targets["target"] == "churn_by_tenure_month_to_month"]
+        assert len(held_out) == 5 and (held_out["weight"] == 0).all()  # a check the fit never saw
+        assert (targets.loc[targets["target"] == "churn_by_contract", "weight"] == 1).all()
         assert len(pd.read_csv(run / "fit.csv")) == 3
         assert (run / "calibration.png").read_bytes().startswith(b"\x89PNG")
         page = (run / "report.html").read_text(encoding="utf-8")

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from caresim.schema_calibration import RATE_PERIODS, TABLE_TARGETS, Calibration, Figure, TableFigures
+from caresim.schema_calibration import (
+    HOLDOUT_TARGETS,
+    RATE_PERIODS,
+    TABLE_TARGETS,
+    Calibration,
+    Figure,
+    TableFigures,
+)
 
 NAN_PENALTY = 10.0  # error of a figure the candidate cannot produce (e.g. nobody churned in a group)
 
@@ -87,9 +94,14 @@ class Comparison:
         self.scale = np.asarray(scale)
 
     def weights(self) -> np.ndarray:
-        """Multipliers of each target's squared error (``calibration.weights``, default 1)."""
+        """Multipliers of each target's squared error (``calibration.weights``; default 1, hold-out families 0)."""
         weights = self.calibration.weights
-        return np.array([weights.get(t.group if t.family == "monthly_churn" else t.family, 1.0) for t in self.targets])
+
+        def weight(target: Target) -> float:
+            key = target.group if target.family == "monthly_churn" else target.family
+            return weights.get(key, 0.0 if key in HOLDOUT_TARGETS else 1.0)
+
+        return np.array([weight(target) for target in self.targets])
 
     def residuals(self, simulated: dict[str, dict[str, Figure]]) -> np.ndarray:
         """(fitted - observed) / scale × sqrt(weight), for every target."""

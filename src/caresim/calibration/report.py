@@ -24,7 +24,7 @@ from caresim.schema import CareConfig, Population
 from caresim.schema_calibration import TableFigures
 
 SHARE_TARGETS = ("churn_overall", "contract_share", "churn_by_contract", "churn_by_segment", "churn_by_tenure")
-SHARE_TARGETS += ("churn_by_charge_quartile", "monthly_churn", "highest_quarter")
+SHARE_TARGETS += ("churn_by_charge_quartile", "churn_by_tenure_month_to_month", "monthly_churn", "highest_quarter")
 PRESENTATION_KEYS = ("run.output_dir", "run.progress", "run.report", "run.formats", "calibration.overwrite")
 
 
@@ -111,8 +111,9 @@ class CalibrationReport:
                     f"published band {_show(row.target, row.low)}-{_show(row.target, row.high)}"
                 )
             else:
+                label = "hold-out (not fitted), off" if row.weight == 0 else "not reached"
                 notes.append(
-                    f"not reached: {row.target} {row.group}: observed {_show(row.target, row.observed)}, fitted "
+                    f"{label}: {row.target} {row.group}: observed {_show(row.target, row.observed)}, fitted "
                     f"{_show(row.target, row.fitted)} (tolerance {_show_error(row.target, row.tolerance)})"
                 )
         bound = self.parameters[self.parameters["at_bound"]] if not self.parameters.empty else self.parameters
@@ -145,7 +146,7 @@ class CalibrationReport:
             f"fit: {self.fit.status}; {self.fit.n_evaluations} simulations in {self.seconds:.0f} s; "
             f"cost {self.start_cost:.4g} at the start -> {self.fit.cost:.4g}",
             "",
-            f"{'target':<26}{'group':<16}{'observed':>10}{'fitted':>10}{'error':>12}{'tolerance':>12}  ok",
+            f"{'target':<32}{'group':<16}{'observed':>10}{'fitted':>10}{'error':>12}{'tolerance':>12}  ok",
         ]
         for row in self.targets.itertuples():
             if row.target == "monthly_churn":
@@ -155,7 +156,7 @@ class CalibrationReport:
                 observed = _show(row.target, row.observed)
                 tolerance = _show_error(row.target, row.tolerance).lstrip("+")
             lines.append(
-                f"{row.target:<26}{row.group:<16}{observed:>10}{_show(row.target, row.fitted):>10}"
+                f"{row.target:<32}{row.group:<16}{observed:>10}{_show(row.target, row.fitted):>10}"
                 f"{_show_error(row.target, row.error):>12}{tolerance:>12}  {'yes' if row.ok else 'NO'}"
             )
         lines += ["", "parameters (start -> fitted):"]

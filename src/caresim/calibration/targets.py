@@ -200,6 +200,10 @@ def figures_of(frame: pd.DataFrame, calibration: Calibration) -> dict[str, dict[
     figures["churn_by_tenure"] = {
         name: _share(churned[bucket == k]) for k, name in enumerate(tenure_groups(calibration))
     }
+    if 0 in lengths:  # month-to-month customers by tenure bucket (a hold-out check by default)
+        figures["churn_by_tenure_month_to_month"] = {
+            name: _share(churned[(bucket == k) & (contract == 0)]) for k, name in enumerate(tenure_groups(calibration))
+        }
     figures["tenure_quartiles"] = _quantiles(tenure, floor=0.5)
     figures["tenure_quartiles_churned"] = _quantiles(tenure[churned], floor=0.5)
     edges = np.quantile(charge, QUARTILES) if len(charge) else np.full(3, np.nan)
