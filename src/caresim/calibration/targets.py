@@ -9,6 +9,7 @@ A cross-section is a frame with one row per customer and the columns ``tenure`` 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -73,34 +74,20 @@ def read_table(path: str | Path, calibration: Calibration) -> pd.DataFrame:
     if raw.empty:
         raise TableError(f"{path}: the table has a header but no data rows")
 
-    def where(column: str, row: int) -> str:
-        return f"{path}: column '{column}', data row {row + 1} (file line {row + 2})"
+    def where(column: str) -> Callable[[int], str]:
+        return lambda row: f"{path}: column '{column}', data row {row + 1} (file line {row + 2})"
 
-    tenure_text = raw[columns.tenure].str.strip()
-    tenure = pd.to_numeric(tenure_text, errors="coerce")
-    bad = ~np.isfinite(tenure) | (tenure < 0) | (tenure != np.floor(tenure)) | (tenure > 1200)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise TableError(
-            f"{where(columns.tenure, row)}: tenure {tenure_text.iloc[row]!r} is not a whole number of months "
-            "from 0 to 1200"
-        )
-    charge_text = raw[columns.monthly_charge].str.strip()
-    charge = pd.to_numeric(charge_text, errors="coerce")
-    bad = ~np.isfinite(charge) | (charge < 0) | (charge > 1e9)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise TableError(
-            f"{where(columns.monthly_charge, row)}: monthly charge {charge_text.iloc[row]!r} is not a number "
-            "from 0 to 1e9"
-        )
+    tenure = _numbers(raw[columns.tenure], 1200, True, "tenure", "a whole number of months", where(columns.tenure))
+    charge = _numbers(
+        raw[columns.monthly_charge], 1e9, False, "monthly charge", "a number", where(columns.monthly_charge)
+    )
     contract_text = raw[columns.contract].str.strip()
     known = calibration.contract_labels
     bad = ~contract_text.isin(list(known))
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise TableError(
-            f"{where(columns.contract, row)}: unknown contract label {contract_text.iloc[row]!r}; known: "
+            f"{where(columns.contract)(row)}: unknown contract label {contract_text.iloc[row]!r}; known: "
             f"{list(known)} (calibration.contract_labels)"
         )
     churn_text = raw[columns.churned].str.strip()
@@ -109,7 +96,7 @@ def read_table(path: str | Path, calibration: Calibration) -> pd.DataFrame:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise TableError(
-            f"{where(columns.churned, row)}: unknown churn label {churn_text.iloc[row]!r}; churned: "
+            f"{where(columns.churned)(row)}: unknown churn label {churn_text.iloc[row]!r}; churned: "
             f"{labels.churned}, stayed: {labels.stayed} (calibration.churn_labels)"
         )
     return pd.DataFrame(
@@ -120,6 +107,21 @@ def read_table(path: str | Path, calibration: Calibration) -> pd.DataFrame:
             "monthly_charge": charge.astype(float).to_numpy(),
         }
     )
+
+
+def _numbers(
+    text: pd.Series, upper: float, whole: bool, what: str, kind: str, where: Callable[[int], str]
+) -> pd.Series:
+    """``text`` as numbers from 0 to ``upper`` (whole ones if ``whole``), or a ``TableError`` at the first bad row."""
+    stripped = text.str.strip()
+    values = pd.to_numeric(stripped, errors="coerce")
+    bad = ~np.isfinite(values) | (values < 0) | (values > upper)
+    if whole:
+        bad |= values != np.floor(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise TableError(f"{where(row)}: {what} {stripped.iloc[row]!r} is not {kind} from 0 to {upper:g}")
+    return values
 
 
 def _check_header(path: Path) -> None:
