@@ -19,8 +19,8 @@ import time
 import pandas as pd
 
 import caresim
-from caresim.shards import run_shards
-from caresim.simulate import collect, resolve_policy
+from caresim.engine.shards import run_shards
+from caresim.simulation import collect, resolve_policy
 
 REGIONS = "population.regions={north: {share: 0.25}, south: {share: 0.25}, east: {share: 0.25}, west: {share: 0.25}}"
 DESKS = ["service.hotline.n_servers=4", "service.store.n_servers=4"]  # one server per desk and region

@@ -39,8 +39,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 from reference_models import MonthlyRules, RunResult, run_mesa_simpy, run_numpy  # noqa: E402
 
 import caresim  # noqa: E402
-from caresim.schema import CareConfig  # noqa: E402
-from caresim.simulate import build_model, collect  # noqa: E402
+from caresim.config.schema import CareConfig  # noqa: E402
+from caresim.simulation import build_model, collect  # noqa: E402
 
 TARGET_SUBSCRIBERS, TARGET_MONTHS = 100_000, 36
 TARGET_SECONDS = 10.0

@@ -27,8 +27,8 @@ import mesa
 import numpy as np
 import simpy
 
-from caresim.behaviour import churn_hazard, follow_loyalty, p_from_hazard, p_renew, revert_satisfaction
-from caresim.schema import CareConfig, Churn
+from caresim.config.schema import CareConfig, Churn
+from caresim.engine.behaviour import churn_hazard, follow_loyalty, p_from_hazard, p_renew, revert_satisfaction
 
 MONTH_DAYS = 365.25 / 12  # one SimPy time unit is a day, as in caresim
 
@@ -147,8 +147,8 @@ class RunResult:
         return self.churned / max(self.subscriber_months_at_risk, 1)
 
 
-# ---------------------------------------------------------------- scalar versions of caresim.behaviour
-# Reference (a) writes caresim.behaviour's formulas inline with ``math``: those functions accept scalars,
+# ---------------------------------------------------------------- scalar versions of caresim.engine.behaviour
+# Reference (a) writes caresim.engine.behaviour's formulas inline with ``math``: those functions accept scalars,
 # but NumPy on scalars costs about a microsecond per call, which would make (a) look slower than a first
 # honest version is. ``check_scalar_rules`` confirms these agree with caresim's functions.
 def scalar_churn_hazard(
@@ -180,7 +180,7 @@ def scalar_p_renew(churn: Churn, loyalty: float) -> float:
 
 
 def check_scalar_rules(rules: MonthlyRules) -> None:
-    """Raise ``ValueError`` if the scalar formulas of (a) disagree with ``caresim.behaviour``."""
+    """Raise ``ValueError`` if the scalar formulas of (a) disagree with ``caresim.engine.behaviour``."""
     churn, pressure, base = rules.churn, rules.competitor_pressure, 0.015
     for sat, loy, tenure, in_contract, ends_now in [
         (0.7, 0.6, 0, False, False),
@@ -193,7 +193,7 @@ def check_scalar_rules(rules: MonthlyRules) -> None:
             math.isclose(float(vector), scalar, rel_tol=1e-12)
             and math.isclose(float(p_renew(churn, loy)), scalar_p_renew(churn, loy), rel_tol=1e-12)
         ):
-            raise ValueError(f"scalar rules disagree with caresim.behaviour at {(sat, loy, tenure)}")
+            raise ValueError(f"scalar rules disagree with caresim.engine.behaviour at {(sat, loy, tenure)}")
 
 
 # ---------------------------------------------------------------- (a) per-subscriber Mesa + SimPy

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import caresim
-from caresim.simulate import build_model, collect
+from caresim.simulation import build_model, collect
 
 
 def tiny_config(

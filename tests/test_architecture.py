@@ -39,5 +39,5 @@ def test_simulator_does_not_import_the_optimiser_or_the_planner():
 def test_simulator_and_optimiser_meet_only_in_the_planning_layer():
     planning = set().union(*(_imports(path) for path in (SOURCE / "planning").glob("*.py")))
     assert any(name.startswith("caresim.optimize") for name in planning)
-    assert any(name in ("caresim.simulate", "caresim.model", "caresim.evaluation") for name in planning)
+    assert any(name in ("caresim.simulation", "caresim.engine.model", "caresim.results.evaluation") for name in planning)
     assert not any(name.startswith("hydra") for name in planning), "Hydra stays at the edge (cli)"

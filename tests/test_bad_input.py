@@ -9,8 +9,8 @@ import pytest
 
 import caresim
 from caresim import ConfigError
-from caresim.loading import read_scenario
-from caresim.results import TABLES
+from caresim.config.loading import read_scenario
+from caresim.results.run import TABLES
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_contract_mix_must_sum_to_one():
 def test_malformed_scenario_file_is_reported(tmp_path, monkeypatch):
     (tmp_path / "broken.yaml").write_text("description: [unclosed\n")
     (tmp_path / "odd.yaml").write_text("colour: red\n")
-    monkeypatch.setattr("caresim.loading.scenarios_dir", lambda: tmp_path)
+    monkeypatch.setattr("caresim.config.loading.scenarios_dir", lambda: tmp_path)
     with pytest.raises(ConfigError, match=r"scenario 'broken' .* not valid YAML"):
         read_scenario("broken")
     with pytest.raises(ConfigError, match=r"must hold only 'description' and 'overrides'"):

@@ -17,9 +17,9 @@ import caresim
 from caresim.calibration import TableError, calibrate, figures_of, read_table, table_figures
 from caresim.calibration.snapshot import cross_section, monthly_churn, snapshot_config
 from caresim.calibration.targets import tenure_groups
-from caresim.errors import ConfigError
-from caresim.loading import conf_dir, validate
-from caresim.schema_calibration import Calibration, TableFigures
+from caresim.config.calibration import Calibration, TableFigures
+from caresim.config.errors import ConfigError
+from caresim.config.loading import conf_dir, validate
 from tests.test_bad_input import _cli
 
 TELCO_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"

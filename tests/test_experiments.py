@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from caresim.loading import conf_dir, load_config, sweep_variants
+from caresim.config.loading import conf_dir, load_config, sweep_variants
 from caresim.planning import plan
 from caresim.report.sweep import sweep_report
-from caresim.sweep import point_name, write_table
+from caresim.sweeps.sweep import point_name, write_table
 
 EXPERIMENTS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
 TINY = (

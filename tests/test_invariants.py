@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from caresim.engine.model import DAYS_PER_MONTH
 from caresim.lifecycle import CHURNED, GRADES, LOST, PRESALE, STAGES
-from caresim.model import DAYS_PER_MONTH
 
 
 def test_stocks_reconcile_with_flows_every_month(baseline_run):

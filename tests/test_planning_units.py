@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from caresim.loading import load_config, with_scenario
+from caresim.config.loading import load_config, with_scenario
 from caresim.planning.outcomes import Outcomes, policy_totals, remaining_lifetime, run_model
 from caresim.planning.responses import concave, interval
 from caresim.planning.seeds import derived_seed
 from caresim.planning.shrinkage import random_effects, shrink_group
 from caresim.planning.verify import Verifier, cvar
-from caresim.simulate import build_model
+from caresim.simulation import build_model
 from tests.conftest import tiny_config, tiny_plan_config
 
 

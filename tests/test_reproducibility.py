@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from caresim.simulate import resolve_policy, simulate
+from caresim.simulation import resolve_policy, simulate
 from tests.conftest import run_model, tiny_config
 
 

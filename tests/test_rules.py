@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from caresim.behaviour import churn_hazard, decay_factor, p_from_hazard, p_renew, wait_penalty, win_back_hazard
+from caresim.config.schema import Behaviour, Churn
+from caresim.engine.behaviour import churn_hazard, decay_factor, p_from_hazard, p_renew, wait_penalty, win_back_hazard
 from caresim.lifecycle import GRADES, TOUCHPOINTS, grade_of, is_success
-from caresim.schema import Behaviour, Churn
 
 
 def test_grades_follow_thresholds_with_lower_bound_inclusive():

@@ -3,7 +3,7 @@
 import pytest
 
 import caresim
-from caresim.simulate import simulate
+from caresim.simulation import simulate
 from tests.conftest import tiny_config
 
 

@@ -7,8 +7,8 @@ import pytest
 
 import caresim
 from caresim import ConfigError
-from caresim.records import MonthlyRecords, combine_records
-from caresim.simulate import build_model
+from caresim.engine.records import MonthlyRecords, combine_records
+from caresim.simulation import build_model
 from tests.conftest import run_model, tiny_config
 from tests.test_bad_input import _cli
 

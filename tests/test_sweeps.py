@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from caresim.report.sweep import sweep_report
-from caresim.sweep import point_name, sweep_id
+from caresim.sweeps.sweep import point_name, sweep_id
 
 SWEEP = ("run.seed=1,2,3", "run.n_months=3", "run.scale=400", "run.progress=false")
 

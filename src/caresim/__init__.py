@@ -3,45 +3,49 @@
 import caresim
 config = caresim.load_config("baseline", ["run.n_months=12"])
 results = caresim.simulate(config)            # the config's own policy
-results.kpis, results.programmes, results.subscribers
+results.kpis, results.programmes, results.subscribers, results.record
 report = caresim.plan(caresim.load_config("baseline", ["mode=plan"]))   # pilot, optimise, verify, adjust
 report.coverage, report.comparison, report.frontier
 fitted = caresim.calibrate(caresim.load_config(None, ["mode=calibrate", "calibration=telco"]))
 fitted.targets, fitted.population, fitted.write("my-calibration"), fitted.save_population("mine")
+
+Every name loads its layer when first used, so ``import caresim.optimize`` loads no simulator.
 """
 
-from caresim.errors import ConfigError
-from caresim.loading import available_scenarios, load_config, validate
-from caresim.policy import CarePolicy
-from caresim.results import Results
-from caresim.schema import CareConfig
-from caresim.simulate import simulate
+from __future__ import annotations
 
-__all__ = [
-    "CalibrationReport",
-    "CareConfig",
-    "CarePolicy",
-    "ConfigError",
-    "PlanReport",
-    "Results",
-    "available_scenarios",
-    "calibrate",
-    "load_config",
-    "plan",
-    "simulate",
-    "validate",
-]
+from importlib import import_module
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "AgentRule": "caresim.engine.agents",
+    "CalibrationReport": "caresim.calibration",
+    "CareConfig": "caresim.config.schema",
+    "CarePolicy": "caresim.engine.policy",
+    "ConfigError": "caresim.config.errors",
+    "PlanReport": "caresim.planning",
+    "Results": "caresim.results.run",
+    "RunRecord": "caresim.engine.record",
+    "Subscriber": "caresim.engine.agents",
+    "available_scenarios": "caresim.config.loading",
+    "calibrate": "caresim.calibration",
+    "load_config": "caresim.config.loading",
+    "plan": "caresim.planning",
+    "simulate": "caresim.simulation",
+    "validate": "caresim.config.loading",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``plan``/``PlanReport`` (the planner, Pyomo) and ``calibrate``/``CalibrationReport`` load when first used."""
-    if name in ("plan", "PlanReport"):
-        import caresim.planning
+    """Load the layer that defines ``name`` on first use."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'caresim' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
 
-        return getattr(caresim.planning, name)
-    if name in ("calibrate", "CalibrationReport"):  # scipy's optimiser loads only when first used
-        import caresim.calibration
 
-        return getattr(caresim.calibration, name)
-    raise AttributeError(f"module 'caresim' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -23,14 +23,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from caresim.calibration import calibrate, check_save_as
-from caresim.errors import ConfigError
-from caresim.loading import build_config, check_overrides, conf_dir, for_hydra, load_config, sweep_variants
+from caresim.config.errors import ConfigError
+from caresim.config.loading import build_config, check_overrides, conf_dir, for_hydra, load_config, sweep_variants
+from caresim.config.schema import CareConfig
 from caresim.planning import plan
 from caresim.planning.report import render as render_plan
-from caresim.schema import CareConfig
-from caresim.simulate import simulate
-from caresim.summary import render
-from caresim.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
+from caresim.results.summary import render
+from caresim.simulation import simulate
+from caresim.sweeps.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
 
 EXIT_BAD_INPUT = 2
 LAUNCHERS = ("basic", "joblib", "ray")

@@ -37,6 +37,7 @@ TP = {name: code for code, name in enumerate(TOUCHPOINT_NAMES)}
 CHANNELS: tuple[str, ...] = ("store", "hotline", "ivr", "web", "sms", "wap", "terminal")
 STORE, HOTLINE = 0, 1
 DESK_CHANNELS = (STORE, HOTLINE)
+DESKS: tuple[str, ...] = ("store", "hotline")  # the staffed desks, in the order records index them
 
 #: Satisfaction and loyalty grades, best first (优 / 良 / 中 / 差).
 GRADES: tuple[str, ...] = ("excellent", "good", "fair", "poor")

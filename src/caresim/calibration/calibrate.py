@@ -15,10 +15,10 @@ from caresim.calibration.report import CalibrationReport
 from caresim.calibration.snapshot import cross_section, monthly_churn, simulate_snapshot, snapshot_config
 from caresim.calibration.start import start_data
 from caresim.calibration.targets import figures_of, observed_figures
-from caresim.errors import ConfigError
-from caresim.loading import validate
-from caresim.schema import CareConfig
-from caresim.schema_calibration import Figure
+from caresim.config.calibration import Figure
+from caresim.config.errors import ConfigError
+from caresim.config.loading import validate
+from caresim.config.schema import CareConfig
 
 
 def simulated_figures(data: dict[str, Any], config: CareConfig) -> dict[str, dict[str, Figure]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from caresim.schema_calibration import (
+from caresim.config.calibration import (
     HOLDOUT_TARGETS,
     RATE_PERIODS,
     TABLE_TARGETS,

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 from tqdm import tqdm
 
-from caresim.schema_calibration import Fit
+from caresim.config.calibration import Fit
 
 STATUS = {
     -1: "failed: improper input to the optimiser",

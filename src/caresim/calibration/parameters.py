@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from caresim.errors import ConfigError
-from caresim.schema_calibration import Parameter
+from caresim.config.calibration import Parameter
+from caresim.config.errors import ConfigError
 
 QUARTER_MONTHS = {"q1": (0, 1, 2), "q2": (3, 4, 5), "q3": (6, 7, 8), "q4": (9, 10, 11)}
 Path = tuple[str | int, ...]

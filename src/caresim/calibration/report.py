@@ -16,12 +16,12 @@ import pandas as pd
 import yaml
 
 from caresim.calibration.fit import FitResult
-from caresim.errors import ConfigError
-from caresim.loading import conf_dir
-from caresim.manifest import manifest
-from caresim.results import write_folder
-from caresim.schema import CareConfig, Population
-from caresim.schema_calibration import TableFigures
+from caresim.config.calibration import TableFigures
+from caresim.config.errors import ConfigError
+from caresim.config.loading import conf_dir
+from caresim.config.schema import CareConfig, Population
+from caresim.results.manifest import manifest
+from caresim.results.run import write_folder
 
 SHARE_TARGETS = ("churn_overall", "contract_share", "churn_by_contract", "churn_by_segment", "churn_by_tenure")
 SHARE_TARGETS += ("churn_by_charge_quartile", "churn_by_tenure_month_to_month", "monthly_churn", "highest_quarter")

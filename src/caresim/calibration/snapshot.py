@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from caresim.loading import validate
-from caresim.results import Results
-from caresim.schema import CareConfig
-from caresim.schema_calibration import RATE_PERIODS, Calibration, Figure
-from caresim.simulate import simulate
+from caresim.config.calibration import RATE_PERIODS, Calibration, Figure
+from caresim.config.loading import validate
+from caresim.config.schema import CareConfig
+from caresim.results.run import Results
+from caresim.simulation import simulate
 
 QUARTER_OF_MONTH = {month: f"q{(month - 1) // 3 + 1}" for month in range(1, 13)}
 

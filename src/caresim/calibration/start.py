@@ -11,9 +11,9 @@ import copy
 import math
 from typing import Any
 
-from caresim.errors import ConfigError
-from caresim.schema import CareConfig
-from caresim.schema_calibration import Calibration, CellFigures
+from caresim.config.calibration import Calibration, CellFigures
+from caresim.config.errors import ConfigError
+from caresim.config.schema import CareConfig
 
 MERGED_KEYS = ("tenure",)  # segment keys whose mapping is merged by ``set``; other mappings are replaced
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from caresim.errors import ConfigError
-from caresim.schema_calibration import Calibration, CellFigures, Figure, TableFigures
+from caresim.config.calibration import Calibration, CellFigures, Figure, TableFigures
+from caresim.config.errors import ConfigError
 
 QUARTILES = (0.25, 0.5, 0.75)
 QUARTILE_GROUPS = ("25%", "50%", "75%")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from caresim.manifest import source_fingerprint
+from caresim.results.manifest import source_fingerprint
 
 
 class RunCache:

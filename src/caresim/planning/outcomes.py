@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from caresim.engine.model import CareModel
 from caresim.lifecycle import CHURNED, GOOD, GRADES, POOR, grade_of
-from caresim.model import CareModel
 
 
 def run_model(model: CareModel) -> CareModel:

@@ -22,13 +22,13 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from caresim.config.schema import CareConfig
+from caresim.engine.policy import CarePolicy
 from caresim.lifecycle import GOOD, GRADES, POOR
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes, remaining_lifetime, run_model
 from caresim.planning.seeds import derived_seed
-from caresim.policy import CarePolicy
-from caresim.schema import CareConfig
-from caresim.simulate import build_model
+from caresim.simulation import build_model
 
 OUTCOMES = (
     "value",

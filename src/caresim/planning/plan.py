@@ -19,8 +19,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from caresim.errors import ConfigError
-from caresim.loading import with_scenario
+from caresim.config.errors import ConfigError
+from caresim.config.loading import with_scenario
+from caresim.config.schema import CareConfig
 from caresim.optimize import Plan, PlanningProblem, solve
 from caresim.planning.baselines import baseline_plans, predict
 from caresim.planning.cache import RunCache
@@ -28,7 +29,6 @@ from caresim.planning.pilot import PilotResult, run_pilot
 from caresim.planning.report import PlanReport, allocation_table, frontier_budgets
 from caresim.planning.responses import estimates, overlap_estimates, planning_problem, unplannable
 from caresim.planning.verify import Verifier, compare
-from caresim.schema import CareConfig
 
 MIN_SIMULATED_PER_SEGMENT = 10
 Excluded = frozenset[tuple[str, str]]

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from caresim.manifest import manifest
+from caresim.config.schema import CareConfig
 from caresim.optimize import Plan, PlanningProblem
 from caresim.optimize.evaluate import OBJECTIVE_METRIC
 from caresim.planning.pilot import PilotResult
-from caresim.results import write_folder
-from caresim.schema import CareConfig
+from caresim.results.manifest import manifest
+from caresim.results.run import write_folder
 
 
 def frontier_budgets(config: CareConfig) -> list[float]:
@@ -42,7 +42,7 @@ def allocation_table(plan: Plan) -> pd.DataFrame:
 
 @dataclass
 class PlanReport:
-    """Everything planning produced. ``plan.coverage()`` is the policy to give ``caresim.simulate``."""
+    """Everything planning produced. ``plan.coverage()`` is the policy to give ``caresim.simulation``."""
 
     config: CareConfig
     plan: Plan

@@ -17,10 +17,10 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import isotonic_regression
 
+from caresim.config.schema import CareConfig
 from caresim.optimize import Option, PlanningProblem
 from caresim.planning.pilot import OUTCOMES, PilotResult
 from caresim.planning.shrinkage import shrink
-from caresim.schema import CareConfig
 
 EFFECTS = tuple(f"effect_{name}" for name in OUTCOMES)
 #: the effects the planner's curves are built from (and shrunk)

@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from caresim.evaluation import evaluate_programmes
+from caresim.config.schema import CareConfig
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes, policy_totals, remaining_lifetime, run_model
 from caresim.planning.responses import interval
 from caresim.planning.seeds import derived_seed
-from caresim.schema import CareConfig
-from caresim.simulate import build_model
+from caresim.results.evaluation import evaluate_programmes
+from caresim.simulation import build_model
 
 Coverage = Mapping[str, Mapping[str, float]]
 METRICS = ("net_value", "value", "retained", "loyal", "cost", "poor_share", "good_or_better_share", "loyal_share")

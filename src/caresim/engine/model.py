@@ -1,0 +1,222 @@
+"""The Mesa model of a subscriber base under one SimPy clock.
+
+Time: one SimPy time unit is one **day**; a month is 365.25 / 12 days. A single SimPy process walks the
+months; hotline and store reports are SimPy events that queue at SimPy resources inside the month.
+Mesa keeps no clock of its own: ``CareModel.step`` is called by the SimPy month process once per month,
+so ``model.steps`` always equals the number of months closed. The steps work on a ``World`` (state,
+records, streams, catalogue, policy, desks), never on the model; agents are views made on access
+(``agents``).
+
+Order of work within month m (opened at t = m·M, closed at t = (m+1)·M):
+
+open (t = m·M)
+  1. market conditions for the month (season, competitor pressure, outages)
+  2. prospects arrive and pass the pre-sale touchpoints; buyers activate and reach first use
+  3. usage touchpoints (personalisation, service information); service problems, outage hits and bill
+     shocks; trips abroad, with trip-triggered care delivered on arrival, then roaming problems
+  4. subscribers with open problems report them or stay silent; complaint-triggered care is delivered at
+     the report; self-service reports are resolved or not at once, hotline and store reports are released
+     into their queues at their times within the month
+during the month: queued reports wait, are handled, and resolve the problem or not
+close (t = (m+1)·M, Mesa ``step``)
+  5. care delivered at the other key moments (bill, bill shock, reported problem, outage, activation,
+     contract end, retention stage, schedule, churned)
+  6. open problems self-resolve or recur; recurrence moves usage -> retention, recovery moves back;
+     agent rules (``AgentRule``) step their selected subscribers
+  7. satisfaction takes the month's shocks and care boosts and reverts; loyalty follows; revenue billed
+  8. churn drawn from the hazard; at contract end, stayers renew or lapse to month-to-month
+  9. churned subscribers (from earlier months) may be won back
+ 10. the month's stocks, grades and spend are recorded
+ 11. care boosts decay (so care acts in full in the month it is delivered)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import mesa
+import numpy as np
+import simpy
+from mesa.space import NetworkGrid
+
+from caresim.config.schema import CareConfig
+from caresim.engine.agents import AgentRule, SubscriberViews, apply_rules
+from caresim.engine.market import conditions
+from caresim.engine.policy import CarePolicy
+from caresim.engine.population import SegmentTable, SubscriberState
+from caresim.engine.programmes import compile_catalogue
+from caresim.engine.record import RunRecord, record_of
+from caresim.engine.records import MonthlyRecords
+from caresim.engine.regions import RegionTable
+from caresim.engine.service_desks import ServiceDesk
+from caresim.engine.steps.arrivals import admit_prospects
+from caresim.engine.steps.attitudes import decay_boosts, recur_problems, update_attitudes
+from caresim.engine.steps.churn import churn_and_renew, win_back
+from caresim.engine.steps.delivery import deliver_at_close
+from caresim.engine.steps.desks import report_problems
+from caresim.engine.steps.effects import BOOST_EFFECTS
+from caresim.engine.steps.usage import usage_events
+from caresim.engine.streams import SlotLayout, Streams
+from caresim.engine.ties import SocialTies
+from caresim.engine.world import World
+from caresim.lifecycle import ACTIVE_STAGES, GRADES, HOTLINE, RETENTION, STORE, grade_of
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def grade_thresholds(config: CareConfig) -> dict[str, float]:
+    """The lower bounds of the Excellent, Good and Fair grades, as ``grade_of`` takes them."""
+    grades = config.behaviour.grades
+    return {"excellent": grades.excellent, "good": grades.good, "fair": grades.fair}
+
+
+def build_world(config: CareConfig, policy: CarePolicy, env: simpy.Environment) -> World:
+    """A world with nobody in it yet: tables, streams, empty state and records, desks and capacity."""
+    scale = config.run.scale
+    segments = SegmentTable.from_population(config.population)
+    regions = RegionTable.from_config(config)
+    layout = SlotLayout(tuple(regions.stream(s, r) for r in range(len(regions)) for s in segments.names))
+    programmes = compile_catalogue(config)
+    n_months = config.run.n_months
+    share = float(regions.shares.sum())
+    spec = config.population.segments.values()
+    initial = sum(round(s.size * share / scale) for s in spec)
+    arrivals = sum(s.rate_prospects_per_month for s in spec) * share / scale * n_months
+    return World(
+        config=config,
+        policy=policy,
+        env=env,
+        month_days=DAYS_PER_MONTH,
+        scale=scale,
+        segments=segments,
+        regions=regions,
+        programmes=programmes,
+        layout=layout,
+        streams=Streams(config.run.seed, layout),
+        state=SubscriberState(programmes.n, capacity=int(initial + 1.1 * arrivals + 64)),
+        records=MonthlyRecords(n_months, len(segments.names), programmes.n),
+        ties=SocialTies(config.population.ties),
+        desks=[
+            {
+                STORE: ServiceDesk.build(env, config.service.store, servers["store"]),
+                HOTLINE: ServiceDesk.build(env, config.service.hotline, servers["hotline"]),
+            }
+            for servers in regions.servers
+        ],
+        care_allowance=np.zeros((len(regions), programmes.n)),
+        grade_thresholds=grade_thresholds(config),
+        boost_rows={field: programmes.rows_with(effect) for field, effect in BOOST_EFFECTS.items()},
+    )
+
+
+class CareModel(mesa.Model):
+    """A subscriber base moving through the care lifecycle under a care policy.
+
+    ``agent_rules`` give selected subscribers behaviour of their own (see ``caresim.engine.agents``).
+    """
+
+    def __init__(self, config: CareConfig, policy: CarePolicy, agent_rules: tuple[AgentRule, ...] = ()) -> None:
+        super().__init__(rng=config.run.seed)
+        self.config = config
+        self.policy = policy
+        self.env = simpy.Environment()
+        self.world = build_world(config, policy, self.env)
+        self.agent_rules = tuple(agent_rules)
+        self.subscribers = SubscriberViews(self)
+        self.month = 0
+        self._spawn_initial_base()
+
+    # the world's parts, read-only from outside the engine's steps
+    state = property(lambda self: self.world.state)
+    records = property(lambda self: self.world.records)
+    streams = property(lambda self: self.world.streams)
+    segments = property(lambda self: self.world.segments)
+    regions = property(lambda self: self.world.regions)
+    programmes = property(lambda self: self.world.programmes)
+    desks = property(lambda self: self.world.desks)
+    ties = property(lambda self: self.world.ties)
+    scale = property(lambda self: self.world.scale)
+    grade_thresholds = property(lambda self: self.world.grade_thresholds)
+
+    @property
+    def network(self) -> NetworkGrid:
+        """The Mesa network of ties, every subscriber agent on its node (agents made now if not yet)."""
+        return self.world.ties.network(self.subscribers)
+
+    def _spawn_initial_base(self) -> None:
+        world = self.world
+        regions = world.regions
+        for r, share in enumerate(regions.shares):
+            for code, (name, segment) in enumerate(self.config.population.segments.items()):
+                count = round(segment.size * share / world.scale)
+                if count:
+                    rng = world.streams[regions.stream(f"population/{name}", r)]
+                    slots = world.add_subscribers(code, segment, count, rng, 0, True, r)
+                    world.state.stage[slots] = ACTIVE_STAGES[1]
+        spec = self.config.population.ties
+        for r in range(len(regions)):  # ties stay inside a region
+            everyone = np.flatnonzero(world.state.region == r)
+            rng = world.streams[regions.stream("ties", r)]
+            world.ties.connect(everyone, everyone, world.state.segment, spec.mean_degree / 2, rng)
+
+    # ------------------------------------------------------------ the clock
+    def _months(self, on_month: Callable[[int], None] | None) -> Iterator[simpy.Event]:
+        for month in range(self.config.run.n_months):
+            self.month = month
+            self._open_month(month)
+            yield self.env.timeout(self.world.month_days)
+            self.step()
+            if on_month is not None:
+                on_month(month)
+
+    def _open_month(self, month: int) -> None:
+        world = self.world
+        state = world.state
+        world.records.stock["active_start"][month] = world.records.count(state.active, state.segment)
+        world.conditions = conditions(self.config.market, world.segments.names, month)
+        state.carried_problem_month[state.active & (state.n_open > 0)] = month  # open since an earlier month
+        admit_prospects(world, month)
+        usage_events(world, month, world.conditions)
+        report_problems(world, month)
+
+    def step(self) -> None:
+        """Close the current month (called by the SimPy month process; Mesa counts the steps)."""
+        month, world = self.month, self.world
+        deliver_at_close(world, month)
+        recur_problems(world, month)
+        apply_rules(self, self.agent_rules)
+        update_attitudes(world, month)
+        churn_and_renew(world, month, world.conditions)
+        win_back(world, month)
+        self._record_month_end(month)
+        decay_boosts(world)
+
+    def run(self, on_month: Callable[[int], None] | None = None) -> RunRecord:
+        """Run every month of the scenario on the SimPy clock and return the run's record."""
+        months = self.env.process(self._months(on_month))
+        self.env.run(until=months)
+        return self.record()
+
+    def record(self) -> RunRecord:
+        """The read-only record of the run so far (what tables, evaluation and planner read)."""
+        return record_of(self.world)
+
+    # ------------------------------------------------------------ records
+    def _record_month_end(self, month: int) -> None:
+        world = self.world
+        state, records = world.state, world.records
+        active = state.active
+        segment = state.segment
+        records.stock["active"][month] = records.count(active, segment)
+        records.stock["in_retention"][month] = records.count(state.stage == RETENTION, segment)
+        records.stock["in_contract"][month] = records.count(active & state.in_contract, segment)
+        for desks in world.desks:
+            for desk_code, desk in desks.items():
+                records.desk_backlog[month, desk_code] += len(desk.resource.queue) + desk.resource.count
+        records.stock["satisfaction_sum"][month] = records.count(active, segment, state.satisfaction)
+        records.stock["loyalty_sum"][month] = records.count(active, segment, state.loyalty)
+        n_grades = len(GRADES)
+        for target, score in ((records.sat_grades, state.satisfaction), (records.loy_grades, state.loyalty)):
+            grade = grade_of(score[active], **world.grade_thresholds)
+            counts = np.bincount(segment[active] * n_grades + grade, minlength=records.n_segments * n_grades)
+            target[month] = counts.reshape(records.n_segments, n_grades)

@@ -1,0 +1,71 @@
+"""At month close: unresolved problems recur (moving subscribers into retention), then satisfaction and
+loyalty take the month's shocks and care boosts, loyalty follows satisfaction, and care boosts decay."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from caresim.engine.behaviour import care_sum, effective_score, follow_loyalty, revert_satisfaction
+from caresim.lifecycle import RETENTION, TP, USAGE
+
+if TYPE_CHECKING:
+    from caresim.engine.world import World
+
+
+def recur_problems(world: World, month: int) -> None:
+    """Open problems may go away by themselves; a problem still open a month after it arose recurs.
+
+    A recurrence moves a subscriber from usage into the retention stage; a subscriber in retention with no
+    open problem returns to usage.
+    """
+    state, records = world.state, world.records
+    behaviour = world.config.behaviour
+    n = state.n
+    segment = state.segment
+    active = state.active
+    gone = (
+        active & (state.n_open > 0) & (world.streams.uniform("self_resolve", n) < world.config.service.p_self_resolve)
+    )
+    state.n_open[gone] = 0
+    recurs = active & (state.n_open > 0) & (state.carried_problem_month == month)
+    state.shock[recurs] += behaviour.d_satisfaction_recur
+    records.add_touchpoint(month, TP["problem_recurs"], recurs, segment)
+    records.add_flow(month, "recurring", recurs, segment)
+    into_retention = recurs & (state.stage == USAGE)
+    records.add_stage_flow(month, USAGE, RETENTION, into_retention, segment)
+    state.stage[into_retention] = RETENTION
+    recovered = (state.stage == RETENTION) & (state.n_open == 0)
+    records.add_stage_flow(month, RETENTION, USAGE, recovered, segment)
+    state.stage[recovered] = USAGE
+
+
+def update_attitudes(world: World, month: int) -> None:
+    """Apply the month's shocks to core satisfaction, add care boosts, move loyalty; bill revenue."""
+    state = world.state
+    behaviour = world.config.behaviour
+    active = state.active
+    noise = behaviour.sd_satisfaction_noise * world.streams.normal("satisfaction_noise", state.n)
+    resting = world.segments.satisfaction_mean[state.segment]
+    core = revert_satisfaction(state.sat_core, resting, behaviour.rate_satisfaction_reversion, state.shock, noise)
+    state.sat_core[active] = core[active]
+    satisfaction = effective_score(state.sat_core, care_sum(state.sat_boost, world.boost_rows["sat_boost"]))
+    state.satisfaction[active] = satisfaction[active]
+    loyalty_core = follow_loyalty(state.loy_core, state.satisfaction, behaviour.rate_loyalty_follow)
+    state.loy_core[active] = loyalty_core[active]
+    loyalty = effective_score(state.loy_core, care_sum(state.loy_boost, world.boost_rows["loy_boost"]))
+    state.loyalty[active] = loyalty[active]
+    state.shock = 0.0
+    state.tenure[active] += 1
+    state.revenue_total[active] += state.revenue[active]
+    world.records.stock["revenue"][month] += world.records.count(active, state.segment, state.revenue)
+
+
+def decay_boosts(world: World) -> None:
+    """Care effects fade: each programme's boosts shrink by its monthly decay (half-life)."""
+    decay = world.programmes.product.decay.astype(np.float32)
+    for field, rows in world.boost_rows.items():
+        boost = getattr(world.state, field)
+        for row in rows:  # programmes that never change this quantity keep a zero row: skip it
+            boost[row] *= decay[row]

@@ -1,0 +1,190 @@
+"""Delivering care programmes at key moments: who is reached and when (trigger, eligibility, policy coverage,
+contact policy, capacity, delay), and the bookkeeping of each contact. What reaching them does is
+``effects``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from caresim.engine.steps.effects import apply_effects, effect_multiplier
+from caresim.lifecycle import CHURNED, RETENTION, grade_of
+
+if TYPE_CHECKING:
+    from caresim.engine.world import World
+
+#: Moments that happen once: a delivery held back by capacity may still be made the next month.
+ONE_OFF_MOMENTS = frozenset({"bill_shock", "problem", "outage", "activation"})
+#: Moments served on the spot (on landing, at the report): capacity left over is not carried to later.
+AT_ONCE = frozenset({"trip", "complaint"})
+
+#: Triggers handled when the month closes; "trip" and "complaint" are delivered as they happen.
+CLOSE_TRIGGERS = (
+    "bill",
+    "bill_shock",
+    "problem",
+    "outage",
+    "activation",
+    "contract_end",
+    "retention_stage",
+    "schedule",
+    "churned",
+)
+
+
+def trigger_mask(world: World, trigger: str, code: int, month: int, active: np.ndarray) -> np.ndarray:
+    """Slots at the key moment ``trigger`` in ``month`` for programme ``code`` (close-of-month triggers)."""
+    state = world.state
+    delivery = world.programmes.delivery
+    if trigger == "churned":
+        since = month - state.churn_month
+        return (state.stage == CHURNED) & (since >= 1) & (since <= max(1, delivery.dur_lead_months[code]))
+    if trigger == "bill":
+        return active
+    if trigger == "bill_shock":
+        return active & (state.bill_shock_month == month)
+    if trigger == "problem":
+        return active & (state.report_month == month)
+    if trigger == "outage":
+        return active & (state.outage_month == month)
+    if trigger == "activation":
+        return active & (state.activated_month == month)
+    if trigger == "contract_end":
+        ahead = state.contract_end - month
+        return active & state.in_contract & (ahead >= 0) & (ahead <= delivery.dur_lead_months[code])
+    if trigger == "retention_stage":
+        return state.stage == RETENTION
+    if trigger == "schedule":
+        return active & (month % delivery.every_months[code] == 0)
+    raise ValueError(f"trigger '{trigger}' is not a close-of-month trigger")
+
+
+def deliver(world: World, trigger: str, triggered: np.ndarray, month: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Deliver every programme fired by ``trigger`` to the ``triggered`` slots (a mask).
+
+    Returns (programme code, slots reached, effect multiplier) for each such programme, in catalogue order.
+    """
+    candidates = np.flatnonzero(triggered)
+    return [(code, *_deliver_one(world, code, candidates, month)) for code in world.programmes.with_trigger(trigger)]
+
+
+def _eligible(world: World, code: int, slots: np.ndarray) -> np.ndarray:
+    """Mask of ``slots`` eligible for programme ``code`` by segment, stage and satisfaction grade now."""
+    state, delivery = world.state, world.programmes.delivery
+    grades = grade_of(state.satisfaction[slots], **world.grade_thresholds)
+    return (
+        delivery.eligible_segment[code, state.segment[slots]]
+        & delivery.eligible_stage[code, state.stage[slots]]
+        & delivery.eligible_grade[code, grades]
+    )
+
+
+def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) -> tuple[np.ndarray, np.ndarray]:
+    state, records, streams = world.state, world.records, world.streams
+    delivery, product = world.programmes.delivery, world.programmes.product
+    name = world.programmes.names[code]
+    n = state.n
+
+    # Draws are made whatever the policy, so that every policy sees the same numbers.
+    u_delay = streams.uniform(f"care_delay/{name}", n) if delivery.dur_delivery_days[code] > 0 else None
+    u_resolve = streams.uniform(f"care_resolve/{name}", n) if product.p_resolve_problem[code] > 0 else None
+    capacity = delivery.capacity_per_month[code]
+    u_order = streams.uniform(f"care_capacity/{name}", n) if np.isfinite(capacity) else None
+
+    candidates = candidates[_eligible(world, code, candidates)]
+    segment = state.segment[candidates]
+    state.ever_eligible[code, candidates] = True
+    records.care_eligible[month, :, code] += np.bincount(segment, minlength=records.n_segments)
+
+    covered = state.cover_u[code, candidates] < world.policy.shares[segment, code]
+    rested = month - state.last_received[code, candidates] > delivery.dur_min_gap_months[code]
+    due = candidates[covered & rested]
+    waiting = np.flatnonzero(state.pending[code])
+    if len(waiting):
+        # A delivery held back by capacity waits only while its subscriber is still at the key moment and
+        # eligible; after a one-off moment (a bill shock, a reported problem, an outage) one month at most.
+        still = np.isin(waiting, candidates, assume_unique=True)
+        if delivery.trigger[code] in ONE_OFF_MOMENTS:
+            recent = month - state.pending_since[code, waiting] <= 1
+            still |= recent & _eligible(world, code, waiting)
+        state.pending[code, waiting[~still]] = False
+        waiting = waiting[still]
+    queue = np.union1d(due, waiting) if len(waiting) else due
+    limit = world.config.service.n_max_care_contacts_per_month
+    if limit is not None and len(queue):  # the contact policy: withheld, not queued for later (backlog dropped too)
+        so_far = np.where(state.care_month[queue] == month, state.care_this_month[queue], 0)
+        full = so_far >= limit
+        records.care_withheld[month, :, code] += np.bincount(state.segment[queue[full]], minlength=records.n_segments)
+        state.pending[code, queue[full]] = False
+        queue = queue[~full]
+    if np.isfinite(capacity):
+        queue = _ration(world, code, queue, u_order, month)
+    served = queue
+    if len(served) == 0:
+        return served, np.zeros(0)
+
+    lag_days = np.where(state.pending[code, served], month - state.pending_since[code, served], 0) * world.month_days
+    if u_delay is not None:
+        lag_days = lag_days - np.log1p(-u_delay[served]) * delivery.dur_delivery_days[code]
+    timely = lag_days <= delivery.dur_timely_days[code]
+    preferred = state.channel[served] == delivery.channel[code]
+    multiplier = effect_multiplier(world, code, served, timely, preferred)
+    apply_effects(world, code, served, multiplier, u_resolve)
+
+    state.received[code, served] += 1
+    state.last_received[code, served] = month
+    state.care_this_month[served] = np.where(state.care_month[served] == month, state.care_this_month[served], 0) + 1
+    state.care_month[served] = month
+    records.care_peak[month] = max(records.care_peak[month], float(state.care_this_month[served].max()))
+    state.pending[code, served] = False
+    state.contacts[served] += 1
+    state.care_cost[served] += product.cost_per_contact[code]
+    segment_served = state.segment[served]
+    records.care_contacts[month, :, code] += np.bincount(segment_served, minlength=records.n_segments)
+    records.care_timely[month, :, code] += np.bincount(
+        segment_served, weights=timely.astype(float), minlength=records.n_segments
+    )
+    records.care_preferred[month, :, code] += np.bincount(
+        segment_served, weights=preferred.astype(float), minlength=records.n_segments
+    )
+    records.flow["contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
+    records.flow["care_contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
+    return served, multiplier
+
+
+def _ration(world: World, code: int, queue: np.ndarray, u_order: np.ndarray, month: int) -> np.ndarray:
+    """The deliveries a limited programme can make this month, each region within its share of the capacity.
+
+    Whole contacts this month; the fraction carries over, unused capacity does not. Earlier backlog is
+    served first, then a random order that every policy shares; the rest wait (or, for a moment served on
+    the spot, are not served).
+    """
+    state, regions = world.state, world.regions
+    delivery = world.programmes.delivery
+    served = []
+    for region, share in enumerate(regions.shares):
+        mine = queue[state.region[queue] == region] if len(regions) > 1 else queue
+        allowance = world.care_allowance[region, code] + delivery.capacity_per_month[code] * share / world.scale
+        room = int(allowance)
+        world.care_allowance[region, code] = allowance - room
+        if len(mine) > room:
+            priority = np.where(state.pending[code, mine], state.pending_since[code, mine], month) + u_order[mine]
+            mine = mine[np.argsort(priority, kind="stable")]
+            late = mine[room:]
+            if delivery.trigger[code] not in AT_ONCE:  # a trip or a complaint cannot be served a month late
+                fresh = late[~state.pending[code, late]]
+                state.pending_since[code, fresh] = month
+                state.pending[code, late] = True
+            mine = mine[:room]
+        served.append(mine)
+    return served[0] if len(served) == 1 else np.concatenate(served)
+
+
+def deliver_at_close(world: World, month: int) -> None:
+    """Deliver every close-of-month programme: triggers in ``CLOSE_TRIGGERS`` order, then catalogue order."""
+    active = world.state.active  # care does not change who is active, so one mask serves every trigger
+    for trigger in CLOSE_TRIGGERS:
+        for code in world.programmes.with_trigger(trigger):
+            _deliver_one(world, code, np.flatnonzero(trigger_mask(world, trigger, code, month, active)), month)
