@@ -37,8 +37,7 @@ def tiny_config(
 def run_model(config: caresim.CareConfig, policy: Any = None):
     """Run and return (model, results) for tests that also inspect the state arrays."""
     model = build_model(config, policy)
-    model.run()
-    return model, collect(model)
+    return model, collect(model.run())
 
 
 @pytest.fixture(scope="session")

@@ -39,15 +39,23 @@ def test_scores_stay_in_range_and_grade_shares_sum_to_one(baseline_run):
         assert np.allclose(shares[results.kpis.active > 0], 1.0)
 
 
-def test_spend_equals_contacts_times_cost(baseline_run):
+def test_spend_equals_contacts_times_cost_plus_fixed(baseline_run):
     model, results = baseline_run
     spend = results.care_spend
-    assert np.allclose(spend["spend"], spend["contacts"] * spend["cost_per_contact"])
-    per_programme = spend.groupby("programme", sort=False)["spend"].sum()
-    costs = results.programme_costs.groupby("programme", sort=False)["variable_spend"].sum()
+    assert np.allclose(spend["variable_spend"], spend["contacts"] * spend["cost_per_contact"])
+    assert np.allclose(spend["spend"], spend["variable_spend"] + spend["fixed_spend"])
+    per_programme = spend.groupby("programme", sort=False)[["variable_spend", "fixed_spend"]].sum()
+    costs = results.programme_costs.groupby("programme", sort=False)[["variable_spend", "fixed_spend"]].sum()
     assert np.allclose(per_programme.loc[costs.index], costs)
+    # fixed cost by hand: every month of the horizon for each programme the policy runs anywhere
+    catalogue, running = model.config.catalogue, model.policy.running
+    n_months = model.config.run.n_months
+    for p, name in enumerate(model.programmes.names):
+        expected = catalogue[name].cost_fixed_per_month * n_months if running[p] else 0.0
+        assert costs.loc[name, "fixed_spend"] == pytest.approx(expected), name
     assert results.kpis["care_spend"].sum() == pytest.approx(spend["spend"].sum())
-    assert results.subscribers["care_cost"].sum() == pytest.approx(spend["spend"].sum())
+    assert results.kpis["care_spend_fixed"].sum() == pytest.approx(spend["fixed_spend"].sum())
+    assert results.subscribers["care_cost"].sum() == pytest.approx(spend["variable_spend"].sum())
     received = results.subscribers[[f"received_{p}" for p in model.programmes.names]].sum()
     assert received.sum() == spend["contacts"].sum()
 

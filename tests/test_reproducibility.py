@@ -41,7 +41,10 @@ def test_changing_one_segments_policy_leaves_other_segments_unchanged():
     _, alt = run_model(config, changed)
 
     def others(results):
-        return results.kpis[results.kpis.segment != "mid_flex"].reset_index(drop=True)
+        # a programme's fixed cost is shared among segments by their contacts, so more contacts in mid_flex
+        # move the other segments' share of it: only that accounting may differ, never their paths
+        kpis = results.kpis[results.kpis.segment != "mid_flex"].reset_index(drop=True)
+        return kpis.drop(columns=[c for c in kpis if c in ("care_spend", "care_spend_fixed") or c.startswith("spend_")])
 
     pd.testing.assert_frame_equal(others(base), others(alt))
     keep = base.subscribers.segment != "mid_flex"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from caresim.config.calibration import Calibration
 from caresim.config.planner import Planner
-from caresim.lifecycle import CHANNELS, GRADES, STAGES, TRIGGERS
+from caresim.lifecycle import CHANNELS, DESKS, GRADES, STAGES, TRIGGERS
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -456,9 +457,7 @@ class CareConfig(Strict):
                     f"run.regions: unknown region '{name}'; known regions: {sorted(self.population.regions)}"
                 )
         if self.population.regions:
-            from caresim.config.regions import regional_servers  # the desks' split, checked here once
-
-            regional_servers(self)
+            regional_servers(self)  # the desks' split, checked here once
         return self
 
     def _planner_names_exist(self, check) -> None:
@@ -470,3 +469,34 @@ class CareConfig(Strict):
                 raise ValueError(f"planner.programmes: unknown programme '{name}'; known: {sorted(self.catalogue)}")
         if planner.budget_per_period is not None and planner.period_months == 0:
             raise ValueError("planner.budget_per_period: needs planner.period_months > 0")
+
+
+# How a regional base splits its desks' servers: a check the schema makes once (above) and the engine then
+# uses (caresim.engine.regions). It lives here, beside the model it reads, so the schema needs no module
+# that needs the schema (no import cycle, not even a type-only one).
+def regional_servers(config: CareConfig) -> dict[str, dict[str, int]]:
+    """Servers of each region's desks: its own ``n_servers``, else its share of the base's desk.
+
+    The base's servers are split over all regions by largest remainder (so with no region naming its own,
+    the regions' servers add up to the base's); a region that names its own figure keeps it.
+    Raises ``ValueError`` naming the key when a region's share of a desk comes to no server at all.
+    """
+    regions = config.population.regions
+    split: dict[str, dict[str, int]] = {name: {} for name in regions}
+    for desk in DESKS:
+        total = getattr(config.service, desk).n_servers
+        quotas = np.array([region.share for region in regions.values()]) * total
+        servers = np.floor(quotas + 1e-9).astype(int)
+        left = total - int(servers.sum())
+        if left > 0:  # the largest remainders get one more, earlier regions first on ties
+            order = np.argsort(-(quotas - servers), kind="stable")
+            servers[order[:left]] += 1
+        for (name, region), count in zip(regions.items(), servers.tolist(), strict=True):
+            own = region.n_servers.get(desk)
+            if own is None and count == 0:
+                raise ValueError(
+                    f"population.regions.{name}.n_servers.{desk}: the region's share of service.{desk}.n_servers "
+                    f"({total}) comes to no server; give the region its own n_servers.{desk}"
+                )
+            split[name][desk] = own if own is not None else count
+    return split

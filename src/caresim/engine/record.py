@@ -174,7 +174,7 @@ def _frozen(values: np.ndarray) -> np.ndarray:
 
 
 def _frozen_records(records: MonthlyRecords) -> MonthlyRecords:
-    for name, value in vars(records).items():
+    for value in vars(records).values():
         if isinstance(value, np.ndarray):
             value.setflags(write=False)
         elif isinstance(value, dict):

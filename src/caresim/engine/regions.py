@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caresim.config.regions import regional_servers
+from caresim.config.schema import regional_servers
 from caresim.lifecycle import DESKS
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import pandas as pd
 from caresim.optimize import Option, PlanningProblem
 from caresim.optimize.evaluate import Outcome, coverage_vector
 from caresim.optimize.layout import Layout
-from caresim.planning.responses import interval
+from caresim.results.intervals import t_interval
 
 Coverage = dict[str, dict[str, float]]
 
@@ -93,7 +93,7 @@ def predict(problem: PlanningProblem, coverage: Coverage) -> dict[str, object]:
     loyal = outcome.loyal_samples.sum(axis=1)
     totals = (("value", value), ("retained", retained), ("loyal", loyal), ("net_value", value - outcome.cost))
     for name, samples in totals:
-        mean, low, high = interval(pd.Series(samples)) if len(samples) > 1 else (float(samples[0]),) * 3
+        mean, low, high = t_interval(samples)
         result.update({name: mean, f"{name}_low": low, f"{name}_high": high})
     poor = dict(problem.poor_share)
     for option, reduction in zip(problem.options, outcome.poor_reduction, strict=True):

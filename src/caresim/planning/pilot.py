@@ -24,11 +24,14 @@ import pandas as pd
 
 from caresim.config.schema import CareConfig
 from caresim.engine.policy import CarePolicy
+from caresim.engine.record import RunRecord
 from caresim.lifecycle import GOOD, GRADES, POOR
 from caresim.planning.cache import RunCache, run_identity
-from caresim.planning.outcomes import Outcomes, remaining_lifetime, run_model
+from caresim.planning.outcomes import Outcomes
 from caresim.planning.seeds import derived_seed
-from caresim.simulation import build_model
+from caresim.results.contrast import contrast
+from caresim.results.value import remaining_lifetime
+from caresim.simulation import run_record
 
 OUTCOMES = (
     "value",
@@ -117,54 +120,54 @@ def _replicate(config: CareConfig, programmes: tuple[str, ...], tick: Callable[[
     """One pilot replication: the no-care twin, then one run per coverage level, measured."""
     settings = config.planner.pilot
     frames: dict[str, list[pd.DataFrame]] = {"responses": [], "segments": [], "overlaps": [], "profile": []}
-    twin_model = run_model(build_model(config, {}))
+    twin_record = run_record(config, {})
     if tick:
         tick()
-    lifetime = remaining_lifetime(twin_model, settings.months_after_horizon)
-    twin = Outcomes.of(twin_model, lifetime)
-    frames["segments"].append(_segment_facts(twin_model, twin, lifetime))
-    no_care = _eligible_counts(twin_model, programmes)
+    lifetime = remaining_lifetime(twin_record, settings.months_after_horizon)
+    twin = Outcomes.of(twin_record, lifetime)
+    frames["segments"].append(_segment_facts(twin_record, twin, lifetime))
+    no_care = _eligible_counts(twin_record, programmes)
     for level in settings.coverage_levels:
-        model = run_model(build_model(config, {name: level for name in programmes}))
+        record = run_record(config, {name: level for name in programmes})
         if tick:
             tick()
-        measured = _Measured(model, Outcomes.of(model, lifetime), twin if settings.paired else None)
+        measured = _Measured(record, Outcomes.of(record, lifetime), twin if settings.paired else None)
         responses = measured.responses(programmes).merge(no_care, on=["segment", "programme"], how="left")
         frames["responses"].append(responses.assign(level=level))
         frames["overlaps"].append(measured.overlaps(programmes).assign(level=level))
-        frames["profile"].append(_contact_profile(model, programmes))
+        frames["profile"].append(_contact_profile(record, programmes))
     return frames
 
 
 class _Measured:
     """One pilot run, measured against its no-care twin (or, unpaired, on its own)."""
 
-    def __init__(self, model, own: Outcomes, twin: Outcomes | None) -> None:
-        self.model, self.own = model, own
+    def __init__(self, record: RunRecord, own: Outcomes, twin: Outcomes | None) -> None:
+        self.record, self.own = record, own
+        if twin is not None:
+            own.check_twin(twin)
         base = own.columns()
         twin_columns = twin.columns() if twin is not None else {}
         self.delta = {name: base[name] - twin_columns.get(name, 0.0) for name in OUTCOMES}
 
     def _groups(self, p: int, s: int) -> tuple[np.ndarray, np.ndarray]:
-        state, n = self.model.state, self.model.state.n
-        eligible = state.ever_active[:n] & state.ever_eligible[p, :n] & (self.own.segment == s)
-        assigned = eligible & (state.cover_u[p, :n] < self.model.policy.shares[s, p])
-        return assigned, eligible & ~assigned
+        care, in_segment = self.record.care, self.own.segment == s
+        return care.assigned[p] & in_segment, care.control[p] & in_segment
 
     def responses(self, programmes: tuple[str, ...]) -> pd.DataFrame:
-        model, scale = self.model, self.model.scale
-        n_months = model.records.care_contacts.shape[0]
-        names = model.programmes.names
-        cost = model.programmes.product.cost_per_contact
-        received = model.state.received
+        record, scale = self.record, self.record.scale
+        n_months = record.n_months
+        names = record.programmes.names
+        cost = record.programmes.product.cost_per_contact
+        received = record.care.received
         rows = []
         for name in programmes:
             p = names.index(name)
-            for s, segment in enumerate(model.segments.names):
+            for s, segment in enumerate(record.segments.names):
                 assigned, control = self._groups(p, s)
                 n_assigned, n_control = int(assigned.sum()), int(control.sum())
-                contacts = float(received[p, : model.state.n][assigned].sum())
-                treated = assigned & (received[p, : model.state.n] > 0)
+                contacts = float(received[p][assigned].sum())
+                treated = assigned & (received[p] > 0)
                 row = {
                     "segment": segment,
                     "programme": name,
@@ -181,24 +184,21 @@ class _Measured:
                     "treated_satisfaction": float(self.own.satisfaction[treated].mean()) if treated.any() else np.nan,
                 }
                 for outcome in OUTCOMES:
-                    values = self.delta[outcome]
-                    row[f"effect_{outcome}"] = (
-                        float(values[assigned].mean() - values[control].mean()) if n_assigned and n_control else np.nan
-                    )
+                    row[f"effect_{outcome}"] = contrast(self.delta[outcome], assigned, control).difference
                 rows.append(row)
         return pd.DataFrame(rows)
 
     def overlaps(self, programmes: tuple[str, ...]) -> pd.DataFrame:
         """Interaction of two programmes' effects on value where both meet the same subscribers."""
-        catalogue = self.model.config.catalogue
-        names = self.model.programmes.names
+        catalogue = self.record.config.catalogue
+        names = self.record.programmes.names
         rows = []
         for a, b in combinations(programmes, 2):
             shared = [key for key in ("trigger", "channel") if getattr(catalogue[a], key) == getattr(catalogue[b], key)]
             if not shared:
                 continue
             pa, pb = names.index(a), names.index(b)
-            for s, segment in enumerate(self.model.segments.names):
+            for s, segment in enumerate(self.record.segments.names):
                 in_a, out_a = self._groups(pa, s)
                 in_b, out_b = self._groups(pb, s)
                 cells = [in_a & in_b, in_a & out_b, out_a & in_b, out_a & out_b]
@@ -220,36 +220,35 @@ class _Measured:
                         "programme_a": a,
                         "programme_b": b,
                         "shared": "+".join(shared),
-                        "both_eligible": sum(sizes) * self.model.scale,
+                        "both_eligible": sum(sizes) * self.record.scale,
                         "interaction_value": interaction,
                     }
                 )
         return pd.DataFrame(rows)
 
 
-def _eligible_counts(model, programmes: tuple[str, ...]) -> pd.DataFrame:
+def _eligible_counts(record: RunRecord, programmes: tuple[str, ...]) -> pd.DataFrame:
     """Real subscribers who met each programme's key moment while eligible, per segment (care or not)."""
-    state, n = model.state, model.state.n
+    segment_of, names = record.subscribers.segment, record.segments.names
     rows = []
     for name in programmes:
-        p = model.programmes.names.index(name)
-        eligible = state.ever_active[:n] & state.ever_eligible[p, :n]
-        counts = np.bincount(state.segment[:n][eligible], minlength=len(model.segments.names)) * model.scale
+        p = record.programmes.names.index(name)
+        counts = np.bincount(segment_of[record.care.eligible[p]], minlength=len(names)) * record.scale
         rows += [
             {"segment": segment, "programme": name, "eligible_no_care": float(counts[s])}
-            for s, segment in enumerate(model.segments.names)
+            for s, segment in enumerate(names)
         ]
     return pd.DataFrame(rows)
 
 
-def _segment_facts(model, twin: Outcomes, lifetime: np.ndarray) -> pd.DataFrame:
+def _segment_facts(record: RunRecord, twin: Outcomes, lifetime: np.ndarray) -> pd.DataFrame:
     """Per segment under no care: mean active subscribers, subscribers ever active, churn, Poor share."""
-    records, scale = model.records, model.scale
+    records, scale = record.monthly, record.scale
     churned = records.flow["churned"].sum(axis=0)
     exposed = records.stock["active_start"].sum(axis=0)
     rows = []
-    for s, segment in enumerate(model.segments.names):
-        ever = (twin.segment == s) & twin.ever_active
+    for s, segment in enumerate(record.segments.names):
+        ever = twin.segment == s
         rows.append(
             {
                 "segment": segment,
@@ -257,20 +256,20 @@ def _segment_facts(model, twin: Outcomes, lifetime: np.ndarray) -> pd.DataFrame:
                 "ever_active": float(ever.sum() * scale),
                 "churn_rate": float(churned[s] / exposed[s]) if exposed[s] else 0.0,
                 "poor_share": float((twin.satisfaction_grade[ever] == POOR).mean()) if ever.any() else 0.0,
-                "value_per_subscriber_month": float(model.segments.revenue_mean[s] * model.segments.margin[s]),
+                "value_per_subscriber_month": float(record.segments.revenue_mean[s] * record.segments.margin[s]),
                 "remaining_lifetime_months": float(lifetime[s]),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _contact_profile(model, programmes: tuple[str, ...]) -> pd.DataFrame:
+def _contact_profile(record: RunRecord, programmes: tuple[str, ...]) -> pd.DataFrame:
     """Share of each option's contacts falling in each month (for budgets per period)."""
-    contacts = model.records.care_contacts
+    contacts = record.monthly.care_contacts
     rows = []
     for name in programmes:
-        p = model.programmes.names.index(name)
-        for s, segment in enumerate(model.segments.names):
+        p = record.programmes.names.index(name)
+        for s, segment in enumerate(record.segments.names):
             monthly = contacts[:, s, p]
             total = monthly.sum()
             shares = monthly / total if total else np.full(len(monthly), 1.0 / len(monthly))

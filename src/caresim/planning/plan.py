@@ -2,10 +2,12 @@
 
 1. Pilot every planned programme in the scenario (or in each of ``planner.scenarios``).
 2. Optimise the care mix on the pilot's response curves (``caresim.optimize``, plain data in and out).
-3. Simulate the plan with fresh seeds (in every scenario). Options whose treated subscribers stay Fair or
-   worse (domain.md's success rule) are dropped and the plan is optimised again, until no new option fails
+3. Simulate the plan with fresh seeds (in every scenario) and judge each option against its control group
+   (``caresim.results.evaluation``, pooled over the runs). Options that harm, have no measurable effect, or
+   (objective net value) lose money are dropped and the plan is optimised again, until no new option fails
    or ``planner.adjust.max_rounds`` is reached; every round is reported.
-4. Simulate baselines that spend the same budget on the same seeds; report predicted against simulated.
+4. Simulate the chosen plan, today's practice (the config's own ``policy``) and baselines that spend the
+   plan's money on held-out seeds that the adjustment never used; report predicted against simulated.
 5. Re-optimise over a range of budgets (the frontier), with the options the adjustment loop dropped left out.
 """
 
@@ -22,6 +24,7 @@ from tqdm import tqdm
 from caresim.config.errors import ConfigError
 from caresim.config.loading import with_scenario
 from caresim.config.schema import CareConfig
+from caresim.engine.policy import CarePolicy
 from caresim.optimize import Plan, PlanningProblem, solve
 from caresim.planning.baselines import baseline_plans, predict
 from caresim.planning.cache import RunCache
@@ -73,11 +76,25 @@ def check_scales(configs: list[CareConfig]) -> None:
                     )
 
 
+TODAYS_PRACTICE = "todays_practice"
+
+
 def _n_runs(config: CareConfig, n_scenarios: int, n_verified: int) -> int:
     planner = config.planner
     pilot = n_scenarios * planner.pilot.n_replications * (1 + len(planner.pilot.coverage_levels))
-    policies = 2 + len(planner.verify.baselines) + planner.adjust.max_rounds
-    return pilot + n_verified * planner.verify.n_replications * policies
+    adjust = 1 + 1 + planner.adjust.max_rounds  # twin, then a plan per round
+    final = 1 + 1 + 1 + len(planner.verify.baselines)  # twin, plan, today's practice, baselines
+    return pilot + n_verified * planner.verify.n_replications * (adjust + final)
+
+
+def todays_practice(config: CareConfig) -> dict[str, dict[str, float]]:
+    """The config's own policy as a coverage ``{programme: {segment: share}}`` (only what it covers)."""
+    policy = CarePolicy.from_mapping(config.policy, tuple(config.population.segments), tuple(config.catalogue))
+    return {
+        p: {s: x for s, x in shares.items() if x > 0}
+        for p, shares in policy.to_mapping().items()
+        if any(shares.values())
+    }
 
 
 def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Sequence[Callable] = ()) -> PlanReport:
@@ -99,18 +116,20 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         pilot = run_pilot(configs, tick, cache)
         bar.set_postfix_str("optimise and verify")
         checked = [with_scenario(config, n) for n in config.planner.verify.scenarios] or configs
-        verifier = Verifier([with_contact_policy(c) for c in checked], tick, cache)
+        verified = [with_contact_policy(c) for c in checked]
+        verifier = Verifier(verified, tick, cache, purpose="verify")
         rounds, chosen, excluded = _adjust(pilot, config, verifier, extras)
         problem = planning_problem(pilot, config, excluded, extra_constraints=extras)
         comparison = predicted = simulated = None
+        final = Verifier(verified, tick, cache, purpose="final")
         if chosen.ok:
-            bar.set_postfix_str("baselines")
+            bar.set_postfix_str("final comparison, held-out seeds")
             coverage = {p: dict(s) for p, s in chosen.coverage().items()}
             money = chosen.total_cost if config.planner.objective == "min_cost" else config.planner.budget
             baselines = baseline_plans(problem, money, config.planner.verify.baselines, pilot.segments)
-            policies = {"plan": coverage, **baselines}
+            policies = {"plan": coverage, TODAYS_PRACTICE: todays_practice(config), **baselines}
             predicted = _predicted_table(problem, policies)
-            simulated = pd.concat([verifier.totals(name, c) for name, c in policies.items()], ignore_index=True)
+            simulated = pd.concat([final.totals(name, c) for name, c in policies.items()], ignore_index=True)
             comparison = compare(simulated, predicted, reference="plan", alpha=config.planner.cvar_alpha)
         bar.set_postfix_str("frontier")
         frontier, frontier_plans = _frontier(pilot, config, excluded, extras)
@@ -127,6 +146,7 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         comparison=comparison,
         frontier=frontier,
         frontier_plans=frontier_plans,
+        seeds=pd.concat([verifier.seeds(), final.seeds()], ignore_index=True),
         wall_seconds=time.perf_counter() - started,
     )
 
@@ -160,8 +180,9 @@ def _adjust(
             break
         chosen, chosen_excluded = result, excluded
         record.update(objective=result.objective, cost=result.total_cost)
-        failed = verifier.failed_options(result.coverage())
+        failed = verifier.options_to_drop(result.coverage())
         record["failed"] = sorted(zip(failed.segment, failed.programme, strict=True))
+        record["reasons"] = {(s, p): r for s, p, r in zip(failed.segment, failed.programme, failed.reason, strict=True)}
         new = set(record["failed"]) - excluded
         if not new:
             break
@@ -170,10 +191,14 @@ def _adjust(
 
 
 def _predicted_table(problem: PlanningProblem, policies: dict[str, dict[str, dict[str, float]]]) -> pd.DataFrame:
-    """Predicted totals of each policy, from the pilot's curves."""
+    """Predicted totals of each policy, from the pilot's curves (a policy outside what was piloted, e.g.
+    today's practice covering more than the highest pilot level, has no prediction)."""
     rows = []
     for name, coverage in policies.items():
-        forecast = predict(problem, coverage)
+        try:
+            forecast = predict(problem, coverage)
+        except ValueError:
+            continue
         forecast.pop("poor_share_by_segment")
         rows.append({"policy": name, **forecast})
     return pd.DataFrame(rows)

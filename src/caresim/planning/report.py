@@ -56,6 +56,7 @@ class PlanReport:
     comparison: pd.DataFrame | None
     frontier: pd.DataFrame
     frontier_plans: pd.DataFrame
+    seeds: pd.DataFrame | None = None  # purpose (verify: adjustment, final: the comparison), scenario, seed
     wall_seconds: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -75,7 +76,9 @@ class PlanReport:
                     "objective": r.get("objective", math.nan),
                     "cost": r.get("cost", math.nan),
                     "excluded": "; ".join(f"{s}/{p}" for s, p in r["excluded"]),
-                    "failed": "; ".join(f"{s}/{p}" for s, p in r["failed"]),
+                    "failed": "; ".join(
+                        f"{s}/{p} ({r.get('reasons', {}).get((s, p), 'failed')})" for s, p in r["failed"]
+                    ),
                 }
             )
         return pd.DataFrame(rows)
@@ -95,6 +98,7 @@ class PlanReport:
             "comparison": self.comparison,
             "frontier": self.frontier,
             "frontier_plans": self.frontier_plans,
+            "seeds": self.seeds,
         }
         return {name: table for name, table in tables.items() if table is not None}
 
@@ -165,14 +169,16 @@ def render(report: PlanReport, folder: str | None = None) -> str:
         verified = planner.verify.scenarios or planner.scenarios
         scenarios = ", ".join(verified) if verified else report.config.scenario
         lines.append(
-            f"  predicted vs simulated (fresh seeds, scenario {scenarios}; 95% intervals), {metric} against no care:"
+            f"  predicted vs simulated (held-out seeds the adjustment never used, scenario {scenarios}; 95% intervals),"
+            f" {metric} against no care:"
         )
         for _, row in report.comparison.iterrows():
             predicted = _range(row, f"predicted_{metric}", money) if f"predicted_{metric}" in row else "n/a"
             cvar = row[f"{metric}_cvar"]
             tail = f"  CVaR({planner.cvar_alpha:g}) {_money(cvar) if money else f'{cvar:,.0f}'}"
             lines.append(
-                f"    {row.policy:<17} simulated {_range(row, metric, money):<34} predicted {predicted:<34} "
+                f"    {row.policy:<17} spends {_money(row.cost):>9}  simulated {_range(row, metric, money):<34}"
+                f" predicted {predicted:<34} "
                 + (f"kept {_range(row, 'retained', money=False)}" if metric != "retained" else "")
                 + (tail if planner.risk == "cvar" else "")
             )
@@ -207,7 +213,10 @@ def render(report: PlanReport, folder: str | None = None) -> str:
         )
     rounds = report.rounds_table()
     if len(rounds) > 1 or (len(rounds) and rounds.failed.iloc[0]):
-        lines.append("  adjustment rounds (success rule: treated subscribers Good or better):")
+        lines.append(
+            "  adjustment rounds (options dropped when, against their control group, they harm, show no"
+            " measurable effect or, objective net value, lose money):"
+        )
         for row in rounds.itertuples():
             failed = row.failed or "none failed"
             lines.append(f"    round {row.round}: {row.status}, objective {_money(row.objective)}; failed: {failed}")

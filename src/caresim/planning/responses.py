@@ -14,13 +14,13 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.optimize import isotonic_regression
 
 from caresim.config.schema import CareConfig
 from caresim.optimize import Option, PlanningProblem
 from caresim.planning.pilot import OUTCOMES, PilotResult
 from caresim.planning.shrinkage import shrink
+from caresim.results.intervals import t_interval
 
 EFFECTS = tuple(f"effect_{name}" for name in OUTCOMES)
 #: the effects the planner's curves are built from (and shrunk)
@@ -33,20 +33,6 @@ ESTIMATED = (
     "eligible",
     "treated_good_or_better",
 )
-CONFIDENCE = 0.95
-
-
-def interval(values: pd.Series) -> tuple[float, float, float]:
-    """Mean and two-sided 95% t-interval of independent replications (NaN bounds with fewer than 2)."""
-    values = values.dropna()
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    if n < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
-    return mean, mean - half, mean + half
 
 
 def estimates(pilot: PilotResult, config: CareConfig) -> pd.DataFrame:
@@ -58,7 +44,7 @@ def estimates(pilot: PilotResult, config: CareConfig) -> pd.DataFrame:
     for key, group in pilot.responses.groupby(keys, sort=False):
         row: dict[str, object] = dict(zip(keys, key, strict=True), samples=len(group))
         for column in ESTIMATED:
-            row[column], row[f"{column}_low"], row[f"{column}_high"] = interval(group[column])
+            row[column], row[f"{column}_low"], row[f"{column}_high"] = t_interval(group[column])
         for column in PLANNED:
             row[f"{column}_planned"] = float(planned.loc[key, column])
         rows.append(row)
@@ -79,7 +65,7 @@ def overlap_estimates(pilot: PilotResult) -> pd.DataFrame:
     ].mean()
     rows = []
     for key, group in per_replication.groupby(level=keys, sort=False):
-        mean, low, high = interval(group["interaction_value"])
+        mean, low, high = t_interval(group["interaction_value"])
         if math.isnan(low):
             verdict = "not measured"
         elif low <= 0 <= high:

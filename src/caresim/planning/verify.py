@@ -1,6 +1,10 @@
 """Checking plans by simulation: each policy is run at the scenario's own scale with fresh seeds (never the
 pilot's), next to a no-care twin of the same seed, and valued against it subscriber by subscriber.
 
+Seeds are drawn for a purpose: ``verify`` for the adjustment loop, which chooses on them, and ``final`` for
+the comparison of the chosen plan with the baselines, which is therefore made on seeds nothing was selected
+on. ``seeds()`` lists the seeds a verifier used.
+
 With several scenarios every policy is run in each of them, on the same seeds; a replication's figure is
 the mean over the scenarios (equal weight, as in the pilot), and CVaR is taken over every scenario ×
 replication. Runs are cached by scenario, policy and replication, so the adjustment loop and the baseline
@@ -17,11 +21,12 @@ import pandas as pd
 
 from caresim.config.schema import CareConfig
 from caresim.planning.cache import RunCache, run_identity
-from caresim.planning.outcomes import Outcomes, policy_totals, remaining_lifetime, run_model
-from caresim.planning.responses import interval
+from caresim.planning.outcomes import Outcomes, policy_totals
 from caresim.planning.seeds import derived_seed
-from caresim.results.evaluation import evaluate_programmes
-from caresim.simulation import build_model
+from caresim.results.evaluation import HARMS, NO_EFFECT, evaluate_programmes, judge
+from caresim.results.intervals import t_interval
+from caresim.results.value import remaining_lifetime
+from caresim.simulation import run_record
 
 Coverage = Mapping[str, Mapping[str, float]]
 METRICS = ("net_value", "value", "retained", "loyal", "cost", "poor_share", "good_or_better_share", "loyal_share")
@@ -37,9 +42,14 @@ class Verifier:
     """Simulates policies in each scenario config over ``verify.n_replications`` fresh seeds."""
 
     def __init__(
-        self, configs: list[CareConfig], tick: Callable[[], None] | None = None, cache: RunCache | None = None
+        self,
+        configs: list[CareConfig],
+        tick: Callable[[], None] | None = None,
+        cache: RunCache | None = None,
+        purpose: str = "verify",
     ) -> None:
         self.configs = configs
+        self.purpose = purpose
         self.n_replications = configs[0].planner.verify.n_replications
         self.tick = tick
         self.cache = cache or RunCache(None)
@@ -49,9 +59,13 @@ class Verifier:
 
     def _config(self, scenario: int, replication: int) -> CareConfig:
         config = self.configs[scenario]
-        seed = derived_seed(self.configs[0].run.seed, "verify", replication, scenario)
+        seed = derived_seed(self.configs[0].run.seed, self.purpose, replication, scenario)
         run = config.run.model_copy(update={"seed": seed, "progress": False})
-        return config.model_copy(update={"run": run})
+        # options are judged on the value the planner optimises: revenue kept beyond the horizon included
+        evaluation = config.evaluation.model_copy(
+            update={"value_beyond_horizon": True, "months_after_horizon": self.cap_months}
+        )
+        return config.model_copy(update={"run": run, "evaluation": evaluation})
 
     def _cached(self, parts: tuple, compute: Callable[[], object]):
         result = self.cache.get_or_run(self.cache.key(*parts), compute)
@@ -64,9 +78,9 @@ class Verifier:
             config = self._config(scenario, replication)
 
             def compute() -> tuple[Outcomes, np.ndarray]:
-                model = run_model(build_model(config, {}))
-                lifetime = remaining_lifetime(model, self.cap_months)
-                return Outcomes.of(model, lifetime), lifetime
+                record = run_record(config, {})
+                lifetime = remaining_lifetime(record, self.cap_months)
+                return Outcomes.of(record, lifetime), lifetime
 
             parts = ("twin", run_identity(config), self.cap_months)
             self._twins[(scenario, replication)] = self._cached(parts, compute)
@@ -84,9 +98,9 @@ class Verifier:
                     config = self._config(scenario, replication)
 
                     def compute(config=config, twin=twin, lifetime=lifetime) -> dict[str, object]:
-                        model = run_model(build_model(config, policy))
-                        totals = policy_totals(model, twin, lifetime)
-                        return {"totals": totals, "programmes": evaluate_programmes(model)}
+                        record = run_record(config, policy)
+                        totals = policy_totals(record, twin, lifetime)
+                        return {"totals": totals, "programmes": evaluate_programmes(record)}
 
                     done = self._cached(("policy", run_identity(config), key, self.cap_months), compute)
                     results.append({**done, "scenario": config.scenario, "replication": replication})
@@ -101,19 +115,60 @@ class Verifier:
         ]
         return pd.DataFrame(rows)
 
-    def failed_options(self, coverage: Coverage) -> pd.DataFrame:
-        """Segment × programme of the plan whose treated subscribers stayed Fair or worse (domain.md's success
-        rule) in most runs (scenarios × replications), with the share of runs in which they failed."""
+    def seeds(self) -> pd.DataFrame:
+        """The seeds this verifier simulates on: purpose, scenario, replication, seed."""
+        rows = [
+            {
+                "purpose": self.purpose,
+                "scenario": self.configs[s].scenario,
+                "replication": r,
+                "seed": self._config(s, r).run.seed,
+            }
+            for s in range(len(self.configs))
+            for r in range(self.n_replications)
+        ]
+        return pd.DataFrame(rows)
+
+    def option_verdicts(self, coverage: Coverage) -> pd.DataFrame:
+        """Each option of ``coverage`` judged against its control group, pooled over every run (scenarios ×
+        replications): the mean of the runs' intention-to-treat effects, its standard error, joint intervals
+        over the plan's options and the evaluation's verdict (see ``caresim.results.evaluation``)."""
         frames = [run["programmes"] for run in self.runs(coverage)]
         table = pd.concat(frames, ignore_index=True)
         planned = {(s, p) for p, shares in coverage.items() for s, x in shares.items() if x > 0}
         table = table[[(s, p) in planned for s, p in zip(table.segment, table.programme, strict=True)]]
-        judged = table[table["success"].notna()].copy()
-        judged["failed"] = ~judged["success"].astype(bool)
-        summary = judged.groupby(["segment", "programme"], as_index=False).agg(
-            failed_share=("failed", "mean"), satisfaction_treated=("satisfaction_assigned", "mean")
-        )
-        return summary[summary["failed_share"] > 0.5].reset_index(drop=True)
+        measures = ("grade_shift", "churn_reduction_by_end", "net_benefit")
+        rows = []
+        for (segment, programme), group in table.groupby(["segment", "programme"], sort=True):
+            usable = group[group["evaluable"].astype(bool)]
+            row: dict[str, object] = {"segment": segment, "programme": programme, "runs": len(group)}
+            row["assigned"] = float(group["assigned"].mean())
+            row["evaluable"] = len(usable) == len(group) and len(group) > 0
+            for measure in measures:
+                k = max(len(usable), 1)
+                row[measure] = float(usable[measure].mean()) if len(usable) else np.nan
+                row[f"{measure}_se"] = (
+                    float(np.sqrt((usable[f"{measure}_se"] ** 2).sum()) / k) if len(usable) else np.nan
+                )
+            rows.append(row)
+        if not rows:
+            return pd.DataFrame(columns=["segment", "programme", "verdict"])
+        confidence = self.configs[0].evaluation.confidence
+        return judge(pd.DataFrame(rows), confidence)
+
+    def options_to_drop(self, coverage: Coverage) -> pd.DataFrame:
+        """Options of ``coverage`` the adjustment loop drops: those that harm or have no measurable effect
+        against their control group, and, when the objective is net value, those that lose money (negative
+        pooled net benefit). Options without a control group (coverage 1) cannot be judged and stay."""
+        verdicts = self.option_verdicts(coverage)
+        if verdicts.empty:
+            return verdicts.assign(reason=pd.Series(dtype=str))
+        reason = np.where(verdicts["verdict"].isin([HARMS, NO_EFFECT]), verdicts["verdict"], "")
+        if self.configs[0].planner.objective == "net_value":
+            loses = verdicts["evaluable"].astype(bool) & (verdicts["net_benefit"] < 0) & (reason == "")
+            reason = np.where(loses, "loses money", reason)
+        verdicts["reason"] = reason
+        return verdicts[verdicts["reason"] != ""].reset_index(drop=True)
 
 
 def cvar(values: np.ndarray, alpha: float) -> float:
@@ -140,11 +195,11 @@ def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str, al
         group = group.droplevel("policy")
         row: dict[str, object] = {"policy": name}
         for metric in METRICS:
-            row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = interval(group[metric])
+            row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = t_interval(group[metric])
         for metric in ("net_value", "retained", "loyal"):  # over every scenario × replication run
             row[f"{metric}_cvar"] = cvar(simulated.loc[simulated.policy == name, metric].to_numpy(), alpha)
         difference = group["net_value"] - reference_net
-        row["net_value_vs_plan"], row["net_value_vs_plan_low"], row["net_value_vs_plan_high"] = interval(difference)
+        row["net_value_vs_plan"], row["net_value_vs_plan_low"], row["net_value_vs_plan_high"] = t_interval(difference)
         prefixes = ("contacts_", "max_contacts_", "poor_share_", "most_contacts_", "withheld_")
         for column in (c for c in numeric if c.startswith(prefixes)):
             row[column] = float(simulated.loc[simulated.policy == name, column].max())  # the worst run

@@ -15,14 +15,14 @@ from scipy import stats
 
 
 def t_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``values`` (independent replications) with its two-sided t-interval; one value has no width,
-    none gives NaN."""
+    """Mean of ``values`` (independent replications, NaN ignored) with its two-sided t-interval; with fewer
+    than two values the bounds are NaN (nothing to measure the spread by), with none the mean too."""
     data = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     if len(data) == 0:
         return math.nan, math.nan, math.nan
     mean = float(data.mean())
     if len(data) == 1:
-        return mean, mean, mean
+        return mean, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + confidence / 2, len(data) - 1) * data.std(ddof=1) / math.sqrt(len(data)))
     return mean, mean - half, mean + half
 

@@ -132,10 +132,11 @@ def programme_lines(results: Results) -> list[str]:
     return [
         "",
         "care programmes, assigned vs control within each segment (segments combined where a control group exists):",
-        f"  grade shift = mean grade points (Excellent 3 .. Poor 0) of assigned minus control;"
-        f" churned by end = share gone at month {config.run.n_months} (cumulative, not monthly), assigned minus control;",
-        f"  [intervals] hold jointly over the whole programmes table ({100 * level:.2f}% each);"
-        " cost covers every segment, 'evaluated' the share of it in segments with a control group,",
-        f"  over which net benefit (margin kept - that cost) is measured; {beyond}.",
+        "  grade shift: mean grade points (Excellent 3 .. Poor 0), assigned minus control;",
+        f"  churned by end: share gone by month {config.run.n_months} (cumulative, not monthly),"
+        " assigned minus control;",
+        f"  [intervals] hold jointly over the whole programmes table ({100 * level:.2f}% each);",
+        "  cost: every segment; evaluated: its share in segments with a control group, over which net benefit",
+        f"  (margin kept - that cost) is measured; {beyond}.",
         view.to_string(),
     ]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from caresim.engine.records import FLOWS
 from caresim.engine.record import RunRecord
+from caresim.engine.records import FLOWS
 from caresim.engine.service_desks import MINUTES_PER_DAY
 from caresim.lifecycle import CHANNELS, DESKS, GRADES, STAGES, TOUCHPOINT_NAMES, TOUCHPOINTS, grade_of
 from caresim.results.costs import care_costs

@@ -135,13 +135,13 @@ class DeskContact:
         "arrived",
         "desk",
         "handle_days",
-        "world",
         "month",
         "priority",
         "request",
         "resolved",
         "slot",
         "waited",
+        "world",
     )
 
     def __init__(
