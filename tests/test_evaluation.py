@@ -136,7 +136,9 @@ def test_summary_labels_cumulative_churn_and_says_whether_value_beyond_horizon_c
     text = render(results)
     assert "cumulative, not monthly" in text
     assert "revenue within the horizon only" in text
-    beyond = config.model_copy(update={"evaluation": config.evaluation.model_copy(update={"value_beyond_horizon": True})})
+    beyond = config.model_copy(
+        update={"evaluation": config.evaluation.model_copy(update={"value_beyond_horizon": True})}
+    )
     _, later = run_model(beyond)
     assert "including revenue kept beyond the horizon" in render(later)
     # kept subscribers are worth more when their future revenue counts, never less

@@ -15,7 +15,8 @@ import pytest
 from caresim.optimize import solve
 from caresim.planning import plan
 from caresim.planning.baselines import even_spread, predict, segments_first
-from caresim.planning.responses import interval, planning_problem
+from caresim.planning.responses import planning_problem
+from caresim.results.intervals import t_interval as interval
 from tests.conftest import tiny_plan_config
 
 TOLERANCE = 1e-6
@@ -177,16 +178,16 @@ def _count_runs(monkeypatch, stop_after: int | None = None) -> dict[str, int]:
     import caresim.planning.verify as verify_module
 
     counter = {"runs": 0}
-    real = pilot_module.run_model
+    real = pilot_module.run_record
 
-    def counted(model):
+    def counted(config, policy=None, show=False):
         if stop_after is not None and counter["runs"] >= stop_after:
             raise KeyboardInterrupt
         counter["runs"] += 1
-        return real(model)
+        return real(config, policy, show)
 
-    monkeypatch.setattr(pilot_module, "run_model", counted)
-    monkeypatch.setattr(verify_module, "run_model", counted)
+    monkeypatch.setattr(pilot_module, "run_record", counted)
+    monkeypatch.setattr(verify_module, "run_record", counted)
     return counter
 
 

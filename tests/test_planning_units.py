@@ -11,12 +11,14 @@ import pytest
 from scipy import stats
 
 from caresim.config.loading import load_config, with_scenario
-from caresim.planning.outcomes import Outcomes, policy_totals, remaining_lifetime, run_model
-from caresim.planning.responses import concave, interval
+from caresim.planning.outcomes import Outcomes, policy_totals
+from caresim.planning.responses import concave
+from caresim.results.intervals import t_interval as interval
+from caresim.results.value import remaining_lifetime
 from caresim.planning.seeds import derived_seed
 from caresim.planning.shrinkage import random_effects, shrink_group
 from caresim.planning.verify import Verifier, cvar
-from caresim.simulation import build_model
+from caresim.simulation import run_record
 from tests.conftest import tiny_config, tiny_plan_config
 
 
@@ -92,12 +94,12 @@ def test_scenario_configs_keep_the_users_changes_over_each_scenario():
 
 def test_a_policy_that_gives_no_care_is_worth_exactly_nothing():
     config = tiny_config(n_subscribers=800, n_months=6)
-    twin_model = run_model(build_model(config, {}))
-    lifetime = remaining_lifetime(twin_model, 24)
-    twin = Outcomes.of(twin_model, lifetime)
-    same = policy_totals(run_model(build_model(config, {})), twin, lifetime)
+    twin_record = run_record(config, {})
+    lifetime = remaining_lifetime(twin_record, 24)
+    twin = Outcomes.of(twin_record, lifetime)
+    same = policy_totals(run_record(config, {}), twin, lifetime)
     assert same["value"] == 0 and same["retained"] == 0 and same["cost"] == 0 and same["net_value"] == 0
-    covered = policy_totals(run_model(build_model(config, {"tariff_advice": 1.0})), twin, lifetime)
+    covered = policy_totals(run_record(config, {"tariff_advice": 1.0}), twin, lifetime)
     assert covered["cost"] > 0 and covered["net_value"] == pytest.approx(covered["value"] - covered["cost"])
 
 
@@ -106,11 +108,11 @@ def test_remaining_lifetime_is_capped_without_churn_and_one_over_churn_otherwise
         for segment in data["population"]["segments"].values():
             segment["rate_churn_base"] = 0.0
 
-    calm = run_model(build_model(tiny_config(n_subscribers=600, n_months=12, edit=no_churn), {}))
+    calm = run_record(tiny_config(n_subscribers=600, n_months=12, edit=no_churn), {})
     assert remaining_lifetime(calm, 24) == pytest.approx(np.full(len(calm.segments.names), 24.0))
-    model = run_model(build_model(tiny_config(n_subscribers=3000, n_months=12), {}))
-    churned = model.records.flow["churned"].sum(axis=0)
-    exposed = model.records.stock["active_start"].sum(axis=0)
+    model = run_record(tiny_config(n_subscribers=3000, n_months=12), {})
+    churned = model.monthly.flow["churned"].sum(axis=0)
+    exposed = model.monthly.stock["active_start"].sum(axis=0)
     expected = np.minimum(np.where(churned > 0, exposed / np.maximum(churned, 1), np.inf), 1e6)
     assert remaining_lifetime(model, 1e6) == pytest.approx(expected)
 
@@ -124,10 +126,10 @@ def test_verification_runs_every_scenario_on_shared_seeds():
 
 
 def test_loyal_subscribers_are_those_still_active_with_good_loyalty():
-    model = run_model(build_model(tiny_config(n_subscribers=1500, n_months=8), {}))
+    model = run_record(tiny_config(n_subscribers=1500, n_months=8), {})
     outcomes = Outcomes.of(model, remaining_lifetime(model, 24))
     loyal = outcomes.columns()["loyal_active"]
-    churned = outcomes.ever_active & (outcomes.active_end == 0)
+    churned = outcomes.active_end == 0
     assert churned.any() and (loyal[churned] == 0).all()
     assert loyal.sum() == ((outcomes.active_end > 0) & (outcomes.loyalty_grade <= 1)).sum()
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from caresim.config.schema import CareConfig
+from caresim.engine.record import RunRecord
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes, policy_totals
 from caresim.planning.seeds import derived_seed
@@ -54,7 +55,7 @@ class Verifier:
         self.tick = tick
         self.cache = cache or RunCache(None)
         self.cap_months = configs[0].planner.pilot.months_after_horizon
-        self._twins: dict[tuple[int, int], tuple[Outcomes, np.ndarray]] = {}
+        self._twins: dict[tuple[int, int], tuple[Outcomes, np.ndarray, RunRecord]] = {}
         self._runs: dict[tuple, list[dict[str, object]]] = {}
 
     def _config(self, scenario: int, replication: int) -> CareConfig:
@@ -73,16 +74,17 @@ class Verifier:
             self.tick()
         return result
 
-    def _twin(self, scenario: int, replication: int) -> tuple[Outcomes, np.ndarray]:
+    def _twin(self, scenario: int, replication: int) -> tuple[Outcomes, np.ndarray, RunRecord]:
+        """The no-care run of this seed: its outcomes, the remaining lifetimes it gives, and its record."""
         if (scenario, replication) not in self._twins:
             config = self._config(scenario, replication)
 
-            def compute() -> tuple[Outcomes, np.ndarray]:
+            def compute() -> tuple[Outcomes, np.ndarray, RunRecord]:
                 record = run_record(config, {})
                 lifetime = remaining_lifetime(record, self.cap_months)
-                return Outcomes.of(record, lifetime), lifetime
+                return Outcomes.of(record, lifetime), lifetime, record
 
-            parts = ("twin", run_identity(config), self.cap_months)
+            parts = ("twin-record", run_identity(config), self.cap_months)
             self._twins[(scenario, replication)] = self._cached(parts, compute)
         return self._twins[(scenario, replication)]
 
@@ -94,13 +96,13 @@ class Verifier:
             policy = {p: dict(shares) for p, shares in coverage.items()}
             for scenario in range(len(self.configs)):
                 for replication in range(self.n_replications):
-                    twin, lifetime = self._twin(scenario, replication)
+                    twin, lifetime, reference = self._twin(scenario, replication)
                     config = self._config(scenario, replication)
 
-                    def compute(config=config, twin=twin, lifetime=lifetime) -> dict[str, object]:
+                    def compute(config=config, twin=twin, lifetime=lifetime, reference=reference) -> dict[str, object]:
                         record = run_record(config, policy)
                         totals = policy_totals(record, twin, lifetime)
-                        return {"totals": totals, "programmes": evaluate_programmes(record)}
+                        return {"totals": totals, "programmes": evaluate_programmes(record, reference)}
 
                     done = self._cached(("policy", run_identity(config), key, self.cap_months), compute)
                     results.append({**done, "scenario": config.scenario, "replication": replication})

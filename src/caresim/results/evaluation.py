@@ -90,36 +90,63 @@ def judge(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
     return table
 
 
-def evaluate_programmes(record: RunRecord) -> pd.DataFrame:
-    """One row per programme × segment, plus one per programme over all segments (segment ``all``)."""
+def evaluate_programmes(record: RunRecord, reference: RunRecord | None = None) -> pd.DataFrame:
+    """One row per programme × segment, plus one per programme over all segments (segment ``all``).
+
+    ``reference``: the same scenario and seed under no care (common random numbers). Each subscriber is then
+    compared with their own no-care self before assigned and control are compared: the same expected
+    effects, with much less noise (the planner's verification uses this).
+    """
     settings = record.config.evaluation
     lifetime = remaining_lifetime(record, settings.months_after_horizon) if settings.value_beyond_horizon else None
-    measures = _Measures(record, revenue_kept(record, lifetime))
+    paired = None
+    if reference is not None:
+        paired = _Measures(reference, revenue_kept(reference, lifetime))
+    measures = _Measures(record, revenue_kept(record, lifetime), paired)
     rows = []
     for p in range(record.programmes.n):
         segment_rows = [measures.row(p, s) for s in range(len(record.segments.names))]
         rows += [*segment_rows, _overall(record, p, segment_rows)]
     table = pd.DataFrame(rows)
     table["value_beyond_horizon"] = settings.value_beyond_horizon
+    table["paired_with_no_care"] = reference is not None
     table = judge(table, settings.confidence)
     return table.drop(columns=["_contrasts"])
 
 
 class _Measures:
-    """Per-subscriber measures of one record, computed once for every programme and segment."""
+    """Per-subscriber measures of one record, computed once for every programme and segment.
 
-    def __init__(self, record: RunRecord, revenue: np.ndarray) -> None:
+    With a ``reference`` (the same people under no care, same seed), effects are measured on each person's
+    difference from their reference self; group means stay those of the record itself.
+    """
+
+    def __init__(self, record: RunRecord, revenue: np.ndarray, reference: _Measures | None = None) -> None:
         subscribers, thresholds = record.subscribers, record.grade_thresholds
         self.record = record
         self.costs = care_costs(record)
-        self.revenue = revenue
-        self.churned = subscribers.churned.astype(float)
-        self.points = {
-            "satisfaction": grade_points(subscribers.satisfaction, thresholds),
-            "loyalty": grade_points(subscribers.loyalty, thresholds),
+        self.values: dict[str, np.ndarray] = {
+            "satisfaction": subscribers.satisfaction,
+            "loyalty": subscribers.loyalty,
+            "churned": subscribers.churned.astype(float),
+            "revenue": revenue,
         }
-        self.good = {name: (points >= len(GRADES) - 1 - GOOD).astype(float) for name, points in self.points.items()}
+        for name in ("satisfaction", "loyalty"):
+            points = grade_points(getattr(subscribers, name), thresholds)
+            self.values[f"points_{name}"] = points
+            self.values[f"good_{name}"] = (points >= len(GRADES) - 1 - GOOD).astype(float)
         self.excellent_bound = thresholds["excellent"]
+        self.reference = reference
+        if reference is not None and not np.array_equal(reference.record.subscribers.segment, subscribers.segment):
+            raise ValueError("evaluation: the reference run must hold the same subscribers (same seed and scenario)")
+
+    def compare(self, name: str, assigned: np.ndarray, control: np.ndarray) -> Contrast:
+        """Assigned vs control on measure ``name`` (paired with the reference when there is one)."""
+        own = contrast(self.values[name], assigned, control)
+        if self.reference is None:
+            return own
+        paired = contrast(self.values[name] - self.reference.values[name], assigned, control)
+        return Contrast(own.assigned, own.control, paired.difference, paired.se, own.n_assigned, own.n_control)
 
     def row(self, p: int, s: int) -> dict[str, object]:
         record, care, subscribers = self.record, self.record.care, self.record.subscribers
@@ -127,13 +154,13 @@ class _Measures:
         in_segment = subscribers.segment == s
         eligible, assigned = care.eligible[p] & in_segment, care.assigned[p] & in_segment
         control, treated = eligible & ~assigned, assigned & (care.received[p] > 0)
-        satisfaction = contrast(subscribers.satisfaction, assigned, control)
+        satisfaction = self.compare("satisfaction", assigned, control)
         judged_by = "loyalty" if satisfaction.control >= self.excellent_bound else "satisfaction"
-        shift = contrast(self.points[judged_by], assigned, control)
-        churn = contrast(self.churned, assigned, control)
-        revenue = contrast(self.revenue, assigned, control)
-        good = contrast(self.good[judged_by], assigned, control)
-        loyalty = contrast(subscribers.loyalty, assigned, control)
+        shift = self.compare(f"points_{judged_by}", assigned, control)
+        churn = self.compare("churned", assigned, control)
+        revenue = self.compare("revenue", assigned, control)
+        good = self.compare(f"good_{judged_by}", assigned, control)
+        loyalty = self.compare("loyalty", assigned, control)
         margin = float(record.segments.margin[s])
         contacts = float(self.costs.contacts[:, s, p].sum())
         variable, fixed = float(self.costs.variable[:, s, p].sum()), float(self.costs.fixed[:, s, p].sum())
@@ -160,7 +187,9 @@ class _Measures:
             "churned_by_end_control": churn.control,
             "churn_reduction_by_end": -churn.difference,
             "churn_reduction_by_end_se": churn.se,
-            "good_or_better_treated": float(self.good[judged_by][treated].mean()) if n_treated else math.nan,
+            "good_or_better_treated": float(self.values[f"good_{judged_by}"][treated].mean())
+            if n_treated
+            else math.nan,
             "good_or_better_assigned": good.assigned,
             "good_or_better_control": good.control,
             "good_or_better_shift": good.difference,
