@@ -3,7 +3,8 @@
 Target: 100,000 subscribers x 36 months, full model, default care catalogue, in <= 10 s on one core and
 under 1 GB. Prints subscriber-months per second for
 
-* caresim: ``build_model`` (base, Mesa agents, ties) + ``model.run()`` (36 months on the SimPy clock) +
+* caresim: ``build_model`` (base, ties; Mesa agents are made only when read) + ``model.run()`` (36 months
+  on the SimPy clock) +
   ``collect`` (tables), run in a fresh subprocess so that its peak memory is its own;
 * (a) a plain per-subscriber Mesa + SimPy model (one agent and one SimPy process per subscriber, scalar
   Python rules; slow, so run on fewer subscribers);
@@ -91,9 +92,9 @@ def run_caresim_here(subscribers: int, months: int) -> CaresimRun:
     started = time.perf_counter()
     model = build_model(config)
     built = time.perf_counter()
-    model.run()
+    record = model.run()
     ran = time.perf_counter()
-    results = collect(model, ran - started)
+    results = collect(record, ran - started)
     collected = time.perf_counter()
     cpu = time.process_time() - cpu
     kpis = results.kpis

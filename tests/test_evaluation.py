@@ -95,14 +95,13 @@ def test_all_row_cost_is_the_sum_over_segments_and_benefit_over_the_same_subscri
 
 def test_segment_effects_against_a_hand_count(baseline_run):
     """churned_by_end and the grade shift recomputed from the subscribers table and the record's flags."""
-    model, results = baseline_run
+    _, results = baseline_run
     record, subs = results.record, results.subscribers
     table = results.programmes.set_index(["programme", "segment"])
-    thresholds = record.grade_thresholds
     points = {"excellent": 3, "good": 2, "fair": 1, "poor": 0}
     checked = 0
     for p, name in enumerate(record.programmes.names):
-        for s, segment in enumerate(record.segments.names):
+        for segment in record.segments.names:
             row = table.loc[(name, segment)]
             if not row["evaluable"]:
                 continue
@@ -113,7 +112,6 @@ def test_segment_effects_against_a_hand_count(baseline_run):
             assert row["churn_reduction_by_end"] == pytest.approx(gap), (name, segment)
             grade = subs[f"{row['judged_by']}_grade"].astype(str).map(points).to_numpy()
             assert row["grade_shift"] == pytest.approx(grade[assigned].mean() - grade[control].mean())
-            assert thresholds  # the thresholds that made the grades
             checked += 1
     assert checked >= 5
 

@@ -286,3 +286,42 @@ def test_loyalty_objective_maximises_loyal_subscribers_within_the_budget(report)
     loyal = predict(problem, by_loyalty.coverage())["loyal"]
     assert by_loyalty.objective == pytest.approx(loyal, rel=1e-6)
     assert loyal >= predict(problem, by_value.coverage())["loyal"] - 1e-6 * abs(loyal)
+
+
+def test_final_comparison_runs_on_seeds_the_adjustment_never_used(report, tmp_path):
+    folder = report.write(tmp_path / "plan")
+    seeds = pd.read_csv(folder / "seeds.csv")
+    assert set(seeds["purpose"]) == {"verify", "final"}
+    adjust, final = seeds[seeds.purpose == "verify"], seeds[seeds.purpose == "final"]
+    n = report.config.planner.verify.n_replications
+    assert len(adjust) == len(final) == n
+    assert not set(adjust["seed"]) & set(final["seed"])
+    # and the simulated comparison is the final seeds' runs: their number matches, policy by policy
+    assert (report.simulated.groupby("policy").size() == n).all()
+
+
+def test_todays_practice_is_a_baseline_with_its_own_spend(report):
+    comparison = report.comparison.set_index("policy")
+    assert "todays_practice" in comparison.index
+    practice = comparison.loc["todays_practice"]
+    # the shipped policy runs account managers, loyalty rewards and more: far more than the plan's budget
+    assert practice["cost"] > 5 * report.config.planner.budget
+    assert np.isfinite(practice["net_value_vs_plan"])
+
+
+def test_options_are_dropped_only_for_harm_no_effect_or_lost_money(report):
+    allowed = {"harms", "no measurable effect", "loses money"}
+    for round_ in report.rounds:
+        assert set(round_.get("reasons", {}).values()) <= allowed
+        assert set(round_.get("reasons", {})) == set(round_["failed"])
+
+
+def test_no_segment_is_left_uncared_for_because_of_its_satisfaction():
+    """The old rule (treated subscribers must end Good or better) dropped every option in low-satisfaction
+    segments whatever it did. Against control, an option that works in low_flex is kept: the default plan
+    cares for low_flex, the segment with the highest churn."""
+    plan_report = plan(tiny_plan_config(), progress=False)
+    covered = {s for shares in plan_report.coverage.values() for s, x in shares.items() if x > 0}
+    assert "low_flex" in covered
+    facts = plan_report.pilot.segments.groupby("segment")[["churn_rate", "poor_share"]].mean()
+    assert facts["churn_rate"].idxmax() == "low_flex"

@@ -11,13 +11,14 @@ import pytest
 from scipy import stats
 
 from caresim.config.loading import load_config, with_scenario
+from caresim.optimize.evaluate import cvar
 from caresim.planning.outcomes import Outcomes, policy_totals
 from caresim.planning.responses import concave
-from caresim.results.intervals import t_interval as interval
-from caresim.results.value import remaining_lifetime
 from caresim.planning.seeds import derived_seed
 from caresim.planning.shrinkage import random_effects, shrink_group
-from caresim.planning.verify import Verifier, cvar
+from caresim.planning.verify import Verifier
+from caresim.results.intervals import t_interval as interval
+from caresim.results.value import remaining_lifetime
 from caresim.simulation import run_record
 from tests.conftest import tiny_config, tiny_plan_config
 
@@ -69,10 +70,10 @@ def test_shrinkage_pulls_noisy_segments_more_and_keeps_replication_spread():
 
 def test_cvar_is_the_mean_of_the_worst_share():
     values = np.array([5.0, 1.0, 3.0, 2.0])
-    assert cvar(values, 0.25) == pytest.approx(1.0)
-    assert cvar(values, 0.5) == pytest.approx(1.5)
-    assert cvar(values, 0.375) == pytest.approx((1.0 + 0.5 * 2.0) / 1.5)
-    assert cvar(values, 1.0) == pytest.approx(values.mean())
+    assert cvar(values, None, 0.25) == pytest.approx(1.0)
+    assert cvar(values, None, 0.5) == pytest.approx(1.5)
+    assert cvar(values, None, 0.375) == pytest.approx((1.0 + 0.5 * 2.0) / 1.5)
+    assert cvar(values, None, 1.0) == pytest.approx(values.mean())
 
 
 def test_pilot_and_verification_seeds_never_coincide():

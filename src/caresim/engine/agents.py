@@ -13,25 +13,42 @@ through ``Subscriber.shock_satisfaction`` and ``Subscriber.set_revenue_per_month
 
 from __future__ import annotations
 
+import itertools
 import math
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import index as as_index
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import mesa
 import numpy as np
 
 from caresim.engine.population import FIELDS, PROGRAMME_FIELDS, SubscriberState
-from caresim.lifecycle import ACTIVE_STAGES, CHANNELS, CHURNED, GRADES, STAGES, grade_of
+from caresim.lifecycle import ACTIVE_STAGES, CHANNELS, CHURNED, GRADES, LOST, PRESALE, STAGES, grade_of
 
 if TYPE_CHECKING:
-    from caresim.engine.model import CareModel
+    from mesa.space import NetworkGrid
+
+    from caresim.engine.world import World
+
+
+class AgentHost(Protocol):
+    """What agents read of their model (``CareModel`` is one): typed here so agents need not import it."""
+
+    world: World
+    subscribers: SubscriberViews
+    agent_rules: tuple[AgentRule, ...]
+
+    @property
+    def network(self) -> NetworkGrid: ...
+
 
 #: Stages a rule may select: those a subscriber can be in at the close (prospects are never agents).
 RULE_STAGES: tuple[str, ...] = tuple(STAGES[s] for s in (*ACTIVE_STAGES, CHURNED))
 
+_WRITTEN = ("shock", "revenue")  # the only fields a Subscriber method writes
 _WRITE_HINT = "change a subscriber only through Subscriber.shock_satisfaction() or Subscriber.set_revenue_per_month()"
 
 
@@ -41,17 +58,33 @@ def _store(state: SubscriberState, name: str) -> np.ndarray:
 
 
 @contextmanager
-def _read_only(state: SubscriberState) -> Iterator[None]:
-    """Make every state array read-only for the duration (views made meanwhile are read-only too)."""
+def _read_only(state: SubscriberState) -> Iterator[dict[str, np.ndarray]]:
+    """Make every state array read-only for the duration; yield writable views of the fields the
+    ``Subscriber`` methods write (made before the lock: NumPy does not lock views that already exist)."""
+    writable = {name: _store(state, name)[:] for name in _WRITTEN}
     stores = [_store(state, name) for name in (*FIELDS, *PROGRAMME_FIELDS)]
-    writeable = [store.flags.writeable for store in stores]
+    flags = [store.flags.writeable for store in stores]
     for store in stores:
         store.flags.writeable = False
     try:
-        yield
+        yield writable
     finally:
-        for store, flag in zip(stores, writeable, strict=True):
+        for store, flag in zip(stores, flags, strict=True):
             store.flags.writeable = flag
+
+
+class _AgentCounters(weakref.WeakKeyDictionary):
+    """Model -> its counter of agent ids, held weakly.
+
+    Mesa numbers agents from a class-level ``defaultdict`` keyed by the model (``mesa.Agent._ids``), which
+    keeps every model that ever made an agent alive, with all its arrays. ``Subscriber`` counts here instead.
+    """
+
+    def __getitem__(self, model: mesa.Model) -> Iterator[int]:
+        counter = self.get(model)
+        if counter is None:
+            counter = self[model] = itertools.count(1)
+        return counter
 
 
 class Subscriber(mesa.Agent):
@@ -67,7 +100,9 @@ class Subscriber(mesa.Agent):
     they are separate from the engine's streams, so a step leaves every other subscriber's draws unchanged.
     """
 
-    def __init__(self, model: CareModel, slot: int) -> None:
+    _ids = _AgentCounters()  # see _AgentCounters: Mesa's own would keep the model alive
+
+    def __init__(self, model: AgentHost, slot: int) -> None:
         super().__init__(model)
         self._slot = int(slot)
 
@@ -80,7 +115,7 @@ class Subscriber(mesa.Agent):
         return self._slot
 
     def _get(self, name: str):
-        return _store(self.model.world.state, name)[self._slot]
+        return self.model.world.state.__dict__["_" + name][self._slot]
 
     @property
     def segment(self) -> str:
@@ -140,25 +175,19 @@ class Subscriber(mesa.Agent):
         """
         if not math.isfinite(delta):
             raise ValueError(f"shock_satisfaction: delta must be a finite number, got {delta}")
-        self._write("shock", _store(self.model.world.state, "shock")[self._slot] + delta)
+        self._array("shock")[self._slot] += delta
 
     def set_revenue_per_month(self, revenue: float) -> None:
         """Change what the subscriber pays each month from now on (a tariff change); this month's bill too
         when called from a rule's step, since rules run before the month is billed."""
         if not math.isfinite(revenue) or revenue < 0:
             raise ValueError(f"set_revenue_per_month: revenue must be a finite amount >= 0, got {revenue}")
-        self._write("revenue", revenue)
+        self._array("revenue")[self._slot] = revenue
 
-    def _write(self, name: str, value: float) -> None:
-        store = _store(self.model.world.state, name)
-        if store.flags.writeable:
-            store[self._slot] = value
-            return
-        store.flags.writeable = True  # read-only while rules step: only the methods above write
-        try:
-            store[self._slot] = value
-        finally:
-            store.flags.writeable = False
+    def _array(self, name: str) -> np.ndarray:
+        """The array a method writes ``name`` to: while rules step, the writable view made before the lock."""
+        writable = self.model.subscribers._writable
+        return _store(self.model.world.state, name) if writable is None else writable[name]
 
     def step(self) -> None:
         """The plain subscriber has no behaviour of its own: the vectorised rules move it."""
@@ -212,7 +241,7 @@ class AgentRule:
         if unknown:
             raise ValueError(f"AgentRule.segments: unknown segments {unknown}; allowed: {list(segment_names)}")
 
-    def selected(self, model: CareModel) -> np.ndarray:
+    def selected(self, model: AgentHost) -> np.ndarray:
         """Slots this rule applies to now, in slot order."""
         world = model.world
         state, names = world.state, world.segments.names
@@ -238,12 +267,12 @@ class SubscriberViews(Mapping[int, Subscriber]):
     another class is then remade, losing its attributes). Lost prospects are not subscribers (KeyError).
     """
 
-    def __init__(self, model: CareModel) -> None:
+    def __init__(self, model: AgentHost) -> None:
         self._model = model
         self._made: dict[int, Subscriber] = {}
         self._tie_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        # the model's rules are checked here, when the model is built, rather than at the first close
-        check_rules(tuple(getattr(model, "agent_rules", ())), model.world.segments.names)
+        #: while rules step: writable views of the fields Subscriber's methods write (the rest is locked)
+        self._writable: dict[str, np.ndarray] | None = None
 
     def get_as(self, slot: int, kind: type[Subscriber]) -> Subscriber:
         """The agent of ``slot`` as an instance of ``kind`` (made, or remade as ``kind``, on first access)."""
@@ -286,7 +315,8 @@ class SubscriberViews(Mapping[int, Subscriber]):
         if agent is not None:
             return agent
         state = self._model.world.state
-        if not (0 <= slot < state.n) or not state.ever_active[slot]:
+        # one slot's stage, not state.ever_active (a mask over every slot): reading n agents stays O(n)
+        if not (0 <= slot < state.n) or _store(state, "stage")[slot] in (PRESALE, LOST):
             raise KeyError(slot)
         return self.get_as(slot, Subscriber)
 
@@ -302,25 +332,29 @@ class SubscriberViews(Mapping[int, Subscriber]):
         return len(self._made)
 
 
-def apply_rules(model: CareModel, rules: tuple[AgentRule, ...]) -> None:
+def apply_rules(model: AgentHost, rules: tuple[AgentRule, ...]) -> None:
     """Call each rule's ``step`` on its selected subscribers (rules in the order given), the state read-only."""
     if not rules:
         return
     views = model.subscribers
     made = views._made
-    with _read_only(model.world.state):
-        for rule in rules:
-            kind = rule.agent
-            for slot in rule.selected(model).tolist():
-                agent = made.get(slot)
-                if agent is None or type(agent) is not kind:
-                    agent = views.get_as(slot, kind)
-                try:
-                    agent.step()
-                except ValueError as error:
-                    if "read-only" not in str(error):
-                        raise
-                    raise RuntimeError(
-                        f"{kind.__name__}.step (slot {slot}) wrote to a read-only array; the state arrays are "
-                        f"read-only while rules step: {_WRITE_HINT}"
-                    ) from error
+    with _read_only(model.world.state) as writable:
+        views._writable = writable
+        try:
+            for rule in rules:
+                kind = rule.agent
+                for slot in rule.selected(model).tolist():
+                    agent = made.get(slot)
+                    if agent is None or type(agent) is not kind:
+                        agent = views.get_as(slot, kind)
+                    try:
+                        agent.step()
+                    except ValueError as error:
+                        if "read-only" not in str(error):
+                            raise
+                        raise RuntimeError(
+                            f"{kind.__name__}.step (slot {slot}) wrote to a read-only array; the state arrays "
+                            f"are read-only while rules step: {_WRITE_HINT}"
+                        ) from error
+        finally:
+            views._writable = None

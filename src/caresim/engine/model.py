@@ -40,7 +40,7 @@ import simpy
 from mesa.space import NetworkGrid
 
 from caresim.config.schema import CareConfig
-from caresim.engine.agents import AgentRule, SubscriberViews, apply_rules
+from caresim.engine.agents import AgentRule, SubscriberViews, apply_rules, check_rules
 from caresim.engine.market import conditions
 from caresim.engine.policy import CarePolicy
 from caresim.engine.population import SegmentTable, SubscriberState
@@ -121,7 +121,8 @@ class CareModel(mesa.Model):
         self.policy = policy
         self.env = simpy.Environment()
         self.world = build_world(config, policy, self.env)
-        self.agent_rules = tuple(agent_rules)
+        self.agent_rules = (agent_rules,) if isinstance(agent_rules, AgentRule) else tuple(agent_rules)
+        check_rules(self.agent_rules, self.world.segments.names)  # when built, not at the first close
         self.subscribers = SubscriberViews(self)
         self.month = 0
         self._spawn_initial_base()

@@ -197,6 +197,12 @@ def _categorical(uniform: np.ndarray, weights: list[float]) -> np.ndarray:
     return np.minimum(np.searchsorted(cumulative, uniform, side="right"), len(weights) - 1)
 
 
+def draw_contract(uniform: np.ndarray, contract_mix: dict[int, float]) -> np.ndarray:
+    """Contract lengths (months, 0 = month-to-month) from the segment's mix, one per uniform draw."""
+    lengths = np.array(sorted(contract_mix), dtype=np.int16)
+    return lengths[_categorical(uniform, [contract_mix[length] for length in lengths])]
+
+
 def draw_subscribers(
     state: SubscriberState,
     slots: slice,
@@ -214,8 +220,7 @@ def draw_subscribers(
     count = slots.stop - slots.start
     draws = rng.random((count, 3))
     normals = rng.standard_normal((count, 3))
-    lengths = np.array(sorted(segment.contract_mix), dtype=np.int16)
-    contract = lengths[_categorical(draws[:, 0], [segment.contract_mix[length] for length in lengths])]
+    contract = draw_contract(draws[:, 0], segment.contract_mix)
     channel = _categorical(draws[:, 1], [segment.channel_preference.get(name, 0.0) for name in CHANNELS])
     if initial:
         shape = segment.tenure.shape

@@ -13,7 +13,6 @@ comparison never run the same policy on the same seed twice.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -21,6 +20,7 @@ import pandas as pd
 
 from caresim.config.schema import CareConfig
 from caresim.engine.record import RunRecord
+from caresim.optimize.evaluate import cvar
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes, policy_totals
 from caresim.planning.seeds import derived_seed
@@ -173,18 +173,6 @@ class Verifier:
         return verdicts[verdicts["reason"] != ""].reset_index(drop=True)
 
 
-def cvar(values: np.ndarray, alpha: float) -> float:
-    """Mean of the worst ``alpha`` share of equally weighted samples (the lower tail)."""
-    ordered = np.sort(np.asarray(values, dtype=float))
-    n = len(ordered)
-    if n == 0:
-        return math.nan
-    tail = alpha * n
-    whole = math.floor(tail)
-    total = ordered[:whole].sum() + (tail - whole) * (ordered[whole] if whole < n else 0.0)
-    return float(total / tail)
-
-
 def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str, alpha: float) -> pd.DataFrame:
     """Per policy: simulated metrics with 95% intervals across replications (each the mean over scenarios),
     the CVaR of net value over scenario × replication runs, predicted metrics with their intervals, and the
@@ -199,7 +187,7 @@ def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str, al
         for metric in METRICS:
             row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = t_interval(group[metric])
         for metric in ("net_value", "retained", "loyal"):  # over every scenario × replication run
-            row[f"{metric}_cvar"] = cvar(simulated.loc[simulated.policy == name, metric].to_numpy(), alpha)
+            row[f"{metric}_cvar"] = cvar(simulated.loc[simulated.policy == name, metric].to_numpy(), None, alpha)
         difference = group["net_value"] - reference_net
         row["net_value_vs_plan"], row["net_value_vs_plan_low"], row["net_value_vs_plan_high"] = t_interval(difference)
         prefixes = ("contacts_", "max_contacts_", "poor_share_", "most_contacts_", "withheld_")

@@ -99,7 +99,7 @@ def programme_lines(results: Results) -> list[str]:
     beyond = (
         f"including revenue kept beyond the horizon (up to {config.evaluation.months_after_horizon:g} months)"
         if config.evaluation.value_beyond_horizon
-        else "revenue within the horizon only (evaluation.value_beyond_horizon=true adds what is kept beyond)"
+        else "revenue within the horizon only (evaluation.value_beyond_horizon=true adds what is kept after it)"
     )
     level = float(overall["interval_level"].iloc[0])
     view = pd.DataFrame(
@@ -137,6 +137,7 @@ def programme_lines(results: Results) -> list[str]:
         " assigned minus control;",
         f"  [intervals] hold jointly over the whole programmes table ({100 * level:.2f}% each);",
         "  cost: every segment; evaluated: its share in segments with a control group, over which net benefit",
-        f"  (margin kept - that cost) is measured; {beyond}.",
+        "  (margin kept - that cost) is measured;",
+        f"  {beyond}.",
         view.to_string(),
     ]

@@ -9,6 +9,7 @@ import numpy as np
 
 from caresim.engine.behaviour import care_sum, churn_hazard, p_from_hazard, p_renew, win_back_hazard
 from caresim.engine.market import MonthConditions
+from caresim.engine.population import draw_contract
 from caresim.engine.steps.arrivals import activate
 from caresim.lifecycle import CHURNED, RETENTION, TP
 
@@ -84,13 +85,7 @@ def win_back(world: World, month: int) -> None:
     names = list(segments)
     for code in np.unique(state.segment[returns]):
         members = returns[state.segment[returns] == code]
-        mix = segments[names[code]].contract_mix
-        lengths = np.array(sorted(mix))
-        cumulative = np.cumsum([mix[length] for length in lengths])
-        pick = np.minimum(
-            np.searchsorted(cumulative / cumulative[-1], u_contract[members], side="right"), len(lengths) - 1
-        )
-        state.contract_months[members] = lengths[pick]
+        state.contract_months[members] = draw_contract(u_contract[members], segments[names[code]].contract_mix)
     seg = state.segment[returns]
     sat = np.clip(world.segments.satisfaction_mean[seg] + rule.d_satisfaction_on_return, 0, 1)
     loy = np.clip(world.segments.loyalty_mean[seg] * rule.rel_loyalty_on_return, 0, 1)
