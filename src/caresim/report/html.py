@@ -198,20 +198,19 @@ def simulation_report(folder: str | Path) -> Path:
         sections.append(("Subscribers and money by segment", table_html(segment_summary(tables["kpis"]))))
     programmes = tables.get("programmes")
     if programmes is not None and not programmes.empty:
-        if "segment" in programmes.columns and (programmes["segment"] == "all").any():
-            programmes = programmes[programmes["segment"] == "all"]
-        keep = (
-            "programme",
-            "segment",
-            "policy_share",
-            "reach",
-            "cost",
-            "satisfaction_uplift",
-            "churn_reduction",
-            "net_benefit",
-            "verdict",
+        if "verdict" in programmes.columns:  # programmes that ran, every segment and all
+            programmes = programmes[programmes["verdict"] != "not run"]
+        judged = ("grade_shift", "churn_reduction_by_end", "net_benefit")
+        keep = ("programme", "segment", "policy_share", "reach", "timeliness", "cost", "cost_evaluated", *judged)
+        shown = with_intervals(programmes, judged)
+        shown = shown[[c for c in (*keep, "verdict") if c in shown.columns]]
+        sections.append(
+            (
+                "Programmes against their control groups (grade shift in grade points, churn gap by the end of "
+                "the horizon; intervals hold jointly over the table)",
+                table_html(shown),
+            )
         )
-        sections.append(("Programmes", table_html(programmes[[c for c in keep if c in programmes.columns]])))
     return _write(folder, f"caresim simulation report: {folder.name}", sections)
 
 
