@@ -97,41 +97,6 @@ class SubscriberState:
         self.n += count
         return slice(start, self.n)
 
-    def __getstate__(self) -> dict[str, object]:
-        """Pickle the live slots only (a shard's state crosses to the parent process)."""
-        live = {"n": self.n, "n_programmes": self.n_programmes, "_capacity": self.n}
-        for name in (*FIELDS, *PROGRAMME_FIELDS):
-            live["_" + name] = getattr(self, name).copy()
-        return live
-
-    def __setstate__(self, live: dict[str, object]) -> None:
-        self.__dict__.update(live)
-
-    def select(self, slots: np.ndarray) -> SubscriberState:
-        """A new state holding only ``slots``, in their order."""
-        part = SubscriberState.__new__(SubscriberState)
-        part.__dict__.update({"n": len(slots), "n_programmes": self.n_programmes, "_capacity": len(slots)})
-        for name in (*FIELDS, *PROGRAMME_FIELDS):
-            part.__dict__["_" + name] = getattr(self, name)[..., slots]
-        return part
-
-    @classmethod
-    def concatenate(cls, parts: list[SubscriberState]) -> SubscriberState:
-        """One state holding the slots of ``parts`` one after the other (regions side by side).
-
-        The parts are emptied field by field as they are copied, so the whole and the parts are never held
-        twice over.
-        """
-        n_programmes = parts[0].n_programmes
-        whole = cls.__new__(cls)
-        whole.__dict__.update({"n": sum(part.n for part in parts), "n_programmes": n_programmes})
-        whole.__dict__["_capacity"] = whole.n
-        for name in (*FIELDS, *PROGRAMME_FIELDS):
-            whole.__dict__["_" + name] = np.concatenate([getattr(part, name) for part in parts], axis=-1)
-            for part in parts:
-                del part.__dict__["_" + name]
-        return whole
-
     def __getattr__(self, name: str) -> np.ndarray:
         # Views over the live slots: state.satisfaction is the array of every subscriber's satisfaction.
         if name in FIELDS or name in PROGRAMME_FIELDS:

@@ -168,7 +168,10 @@ def join(config: CareConfig, parts: list[RunRecord]) -> RunRecord:
 
 
 def _frozen(values: np.ndarray) -> np.ndarray:
-    values = np.array(values, copy=True)
+    """``values`` made read-only. Callers pass arrays of their own (fancy-indexed or concatenated copies),
+    never views of the engine's state, so nothing is copied twice."""
+    if values.base is not None and not values.flags.owndata and values.base.flags.writeable:
+        values = values.copy()  # a view: do not lock (or share) the array it looks into
     values.setflags(write=False)
     return values
 
