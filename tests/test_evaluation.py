@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from caresim.results.evaluation import HARMS, NO_CONTROL, NO_EFFECT, NOT_RUN, VERDICTS, verdict
+from caresim.results.evaluation import HARMS, NO_CONTROL, NO_EFFECT, NOT_RUN, TOO_FEW, VERDICTS, verdict
 from caresim.results.summary import _money, headline, render
 from tests.conftest import run_model, tiny_config
 
@@ -172,3 +172,55 @@ def test_every_row_states_its_groups_and_shares(baseline_run):
     assert (table["treated"] <= table["assigned"]).all()
     assert set(table.interval_level.round(12)) == {table.interval_level.iloc[0].round(12)}
     assert pd.api.types.is_bool_dtype(table["evaluable"])
+
+
+def test_a_running_programme_with_no_contacts_still_pays_its_fixed_cost():
+    """Fixed cost is owed every month a programme runs, delivered or not; with no contacts it is shared
+    equally among the segments the policy covers, and the kpis carry it."""
+
+    def idle(data):
+        welcome = data["catalogue"]["welcome_onboarding"]
+        welcome["cost_fixed_per_month"] = 1000.0
+        welcome["eligibility"]["segments"] = ["high_contract"]
+        data["policy"] = {"welcome_onboarding": {"low_flex": 0.5, "mid_flex": 0.5}}  # never eligible there
+
+    config = tiny_config(n_subscribers=1500, n_months=6, edit=idle)
+    _, results = run_model(config)
+    costs = results.programme_costs[results.programme_costs.programme == "welcome_onboarding"]
+    assert costs["contacts"].sum() == 0
+    assert costs["fixed_spend"].sum() == pytest.approx(1000.0 * 6)
+    rows = results.programmes.query("programme == 'welcome_onboarding'").set_index("segment")
+    assert rows.loc["low_flex", "fixed_cost"] == pytest.approx(3000.0)
+    assert rows.loc["mid_flex", "fixed_cost"] == pytest.approx(3000.0)
+    assert rows.loc["high_contract", "fixed_cost"] == 0.0
+    assert results.kpis["care_spend_fixed"].sum() == pytest.approx(results.programme_costs["fixed_spend"].sum())
+
+
+def test_too_few_subscribers_in_a_group_is_not_evaluable():
+    from caresim.results.contrast import MIN_GROUP, contrast
+
+    values = np.array([0.0] * 4 + [1.0] * 4)
+    assigned = np.arange(8) < 4
+    few = contrast(values, assigned, ~assigned)
+    assert not few.compared and np.isnan(few.difference)  # all-0 vs all-1 would otherwise be "certain"
+    many = np.tile(values, MIN_GROUP)
+    enough = contrast(many, np.tile(assigned, MIN_GROUP), ~np.tile(assigned, MIN_GROUP))
+    assert enough.compared and enough.difference == -1.0
+    assert verdict(False, 10, (np.nan, np.nan), (np.nan, np.nan), net=np.nan, control=3) == TOO_FEW
+
+
+def test_adjusting_by_a_reference_keeps_the_effect_and_lowers_the_noise():
+    """CUPED by hand: y = x + 0.5·assigned + small noise, the reference x. The adjusted difference is 0.5
+    within its error, with far less error than the plain difference."""
+    from caresim.results.contrast import contrast
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, 4000)
+    assigned = rng.random(4000) < 0.5
+    y = x + 0.5 * assigned + rng.normal(0, 0.1, 4000)
+    plain = contrast(y, assigned, ~assigned)
+    adjusted = contrast(y, assigned, ~assigned, reference=x)
+    assert adjusted.assigned == plain.assigned and adjusted.control == plain.control  # means stay the record's
+    assert abs(adjusted.difference - 0.5) < 4 * adjusted.se
+    assert adjusted.se < 0.2 * plain.se
+    assert adjusted.se == pytest.approx(np.sqrt(2 * 0.1**2 / 2000), rel=0.15)  # theory: the noise left

@@ -142,3 +142,65 @@ def test_contact_policy_of_the_planner_is_rounded_up_per_subscriber():
     assert half.service.n_max_care_contacts_per_month == 1  # a mean of 0.5 still lets a subscriber get one
     none = with_contact_policy(tiny_plan_config(planner={"max_contacts_per_subscriber_month": None}))
     assert none.service.n_max_care_contacts_per_month is None
+
+
+def _verifier_with_runs(tables: list[pd.DataFrame], objective: str = "net_value") -> Verifier:
+    """A verifier whose runs are the given programme tables (no simulation)."""
+    config = tiny_plan_config(n_subscribers=800, n_months=4, replications=2, planner={"objective": objective})
+    verifier = Verifier([config])
+    verifier.runs = lambda coverage: [{"programmes": table} for table in tables]  # type: ignore[method-assign]
+    return verifier
+
+
+def _run_table(rows: list[tuple]) -> pd.DataFrame:
+    columns = [
+        "segment",
+        "programme",
+        "evaluable",
+        "assigned",
+        "control",
+        "grade_shift",
+        "grade_shift_se",
+        "churn_reduction_by_end",
+        "churn_reduction_by_end_se",
+        "net_benefit",
+        "net_benefit_se",
+        "fixed_cost",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_option_verdicts_pool_runs_and_drop_only_harm_no_effect_or_lost_money():
+    # per run: (segment, programme, evaluable, assigned, control, shift, se, churn gap, se, net, se, fixed)
+    run_a = _run_table(
+        [
+            ("s1", "good", True, 100, 100, 0.30, 0.05, 0.02, 0.01, 900.0, 100.0, 0.0),
+            ("s1", "inert", True, 100, 100, 0.01, 0.05, 0.00, 0.01, -50.0, 100.0, 0.0),
+            ("s1", "bad", True, 100, 100, -0.40, 0.05, -0.03, 0.01, -900.0, 100.0, 0.0),
+            ("s1", "costly", True, 100, 100, 0.30, 0.05, 0.02, 0.01, -900.0, 100.0, 0.0),
+            ("s1", "shared", True, 100, 100, 0.30, 0.05, 0.02, 0.01, -500.0, 100.0, 800.0),
+            ("s1", "everyone", False, 100, 0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0.0),
+        ]
+    )
+    run_b = run_a.copy()
+    run_b.loc[run_b.programme == "good", "grade_shift"] = 0.20  # pooled: the mean, 0.25
+    verifier = _verifier_with_runs([run_a, run_b])
+    coverage = {p: {"s1": 0.5} for p in run_a.programme}
+    verdicts = verifier.option_verdicts(coverage).set_index("programme")
+    assert verdicts.loc["good", "grade_shift"] == pytest.approx(0.25)
+    assert verdicts.loc["good", "grade_shift_se"] == pytest.approx(np.sqrt(2 * 0.05**2) / 2)  # mean of two
+    assert verdicts.loc["good", "verdict"] == "works and pays"
+    assert verdicts.loc["inert", "verdict"] == "no measurable effect"
+    assert verdicts.loc["bad", "verdict"] == "harms"
+    assert verdicts.loc["everyone", "verdict"] == "not evaluable (no control group)"
+    dropped = verifier.options_to_drop(coverage).set_index("programme")["reason"].to_dict()
+    # "shared" loses 500 only because of its 800 share of a fixed cost that dropping it would not save
+    assert dropped == {"inert": "no measurable effect", "bad": "harms", "costly": "loses money"}
+    # under another objective, money is not a reason to drop
+    other = _verifier_with_runs([run_a, run_b], objective="retained")
+    assert set(other.options_to_drop(coverage)["programme"]) == {"inert", "bad"}
+    # an option without a control group in one run is pooled over the runs that had one
+    run_c = run_a.copy()
+    run_c.loc[run_c.programme == "bad", ["evaluable", "control"]] = [False, 0]
+    pooled = _verifier_with_runs([run_a, run_c]).option_verdicts(coverage).set_index("programme")
+    assert pooled.loc["bad", "runs_evaluated"] == 1 and pooled.loc["bad", "verdict"] == "harms"

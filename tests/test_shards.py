@@ -148,3 +148,22 @@ def test_cli_refuses_a_region_without_desks_in_one_line(tmp_path):
         "to no server; give the region its own n_servers.store"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_joining_shards_refuses_a_missing_doubled_or_foreign_part():
+    from caresim.engine.record import join
+    from caresim.engine.shards import run_shard
+    from caresim.simulation import resolve_policy
+
+    config = regional()
+    policy = resolve_policy(config, None)
+    parts = {name: run_shard(config, policy, name) for name in ("north", "south", "east")}
+    whole = join(config, list(parts.values()))
+    assert whole.subscribers.n == sum(part.subscribers.n for part in parts.values())
+    with pytest.raises(ValueError, match="do not make up"):
+        join(config, [parts["north"], parts["south"]])
+    with pytest.raises(ValueError, match="do not make up"):
+        join(config, [parts["north"], parts["north"], parts["south"], parts["east"]])
+    other = run_shard(config, policy.with_share("mid_flex", "loyalty_reward", 1.0), "east")
+    with pytest.raises(ValueError, match="another scale, segments or policy"):
+        join(config, [parts["north"], parts["south"], other])

@@ -139,9 +139,14 @@ def join(config: CareConfig, parts: list[RunRecord]) -> RunRecord:
     """The records of ``config``'s regions simulated apart (shards), as one record: monthly records added up,
     subscribers side by side region by region (in ``population.regions`` order), region codes the base's."""
     regions = RegionTable.from_config(config)
-    by_name = {part.regions.names[0]: part for part in parts}
-    if sorted(by_name) != sorted(regions.names) or any(len(part.regions) != 1 for part in parts):
-        raise ValueError(f"shards of regions {sorted(by_name)} do not make up the run's {sorted(regions.names)}")
+    names = [part.regions.names[0] for part in parts]
+    if sorted(names) != sorted(regions.names) or any(len(part.regions) != 1 for part in parts):
+        raise ValueError(f"shards of regions {sorted(names)} do not make up the run's {sorted(regions.names)}")
+    for part in parts:
+        same = part.scale == config.run.scale and part.segments.names == tuple(config.population.segments)
+        if not same or not np.array_equal(part.policy.shares, parts[0].policy.shares):
+            raise ValueError(f"shard {part.regions.names[0]}: simulated with another scale, segments or policy")
+    by_name = dict(zip(names, parts, strict=True))
     ordered = [by_name[name] for name in regions.names]
     first = ordered[0]
     columns = {}

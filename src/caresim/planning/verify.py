@@ -105,14 +105,22 @@ class Verifier:
                         return {"totals": totals, "programmes": evaluate_programmes(record, reference)}
 
                     done = self._cached(("policy", run_identity(config), key, self.cap_months), compute)
-                    results.append({**done, "scenario": config.scenario, "replication": replication})
+                    results.append(
+                        {**done, "scenario": config.scenario, "replication": replication, "seed": config.run.seed}
+                    )
             self._runs[key] = results
         return self._runs[key]
 
     def totals(self, name: str, coverage: Coverage) -> pd.DataFrame:
         """One row per scenario × replication: the policy's simulated totals."""
         rows = [
-            {"policy": name, "scenario": run["scenario"], "replication": run["replication"], **run["totals"]}
+            {
+                "policy": name,
+                "scenario": run["scenario"],
+                "replication": run["replication"],
+                "seed": run["seed"],
+                **run["totals"],
+            }
             for run in self.runs(coverage)
         ]
         return pd.DataFrame(rows)
@@ -139,13 +147,19 @@ class Verifier:
         table = pd.concat(frames, ignore_index=True)
         planned = {(s, p) for p, shares in coverage.items() for s, x in shares.items() if x > 0}
         table = table[[(s, p) in planned for s, p in zip(table.segment, table.programme, strict=True)]]
-        measures = ("grade_shift", "churn_reduction_by_end", "net_benefit")
+        table = table.assign(
+            net_benefit_before_fixed=table["net_benefit"] + table["fixed_cost"],
+            net_benefit_before_fixed_se=table["net_benefit_se"],
+        )
+        measures = ("grade_shift", "churn_reduction_by_end", "net_benefit", "net_benefit_before_fixed")
         rows = []
         for (segment, programme), group in table.groupby(["segment", "programme"], sort=True):
             usable = group[group["evaluable"].astype(bool)]
             row: dict[str, object] = {"segment": segment, "programme": programme, "runs": len(group)}
+            row["runs_evaluated"] = len(usable)
             row["assigned"] = float(group["assigned"].mean())
-            row["evaluable"] = len(usable) == len(group) and len(group) > 0
+            row["control"] = float(group["control"].mean())
+            row["evaluable"] = len(usable) > 0  # pooled over the runs that had both groups
             for measure in measures:
                 k = max(len(usable), 1)
                 row[measure] = float(usable[measure].mean()) if len(usable) else np.nan
@@ -160,14 +174,16 @@ class Verifier:
 
     def options_to_drop(self, coverage: Coverage) -> pd.DataFrame:
         """Options of ``coverage`` the adjustment loop drops: those that harm or have no measurable effect
-        against their control group, and, when the objective is net value, those that lose money (negative
-        pooled net benefit). Options without a control group (coverage 1) cannot be judged and stay."""
+        against their control group, and, when the objective is net value, those that lose money: margin
+        kept below their variable cost (``net_benefit_before_fixed`` < 0; a programme's fixed cost is not
+        saved by dropping one segment's option, and the optimiser decides whether a programme runs at all).
+        Options without a control group in any run (coverage 1) cannot be judged and stay."""
         verdicts = self.option_verdicts(coverage)
         if verdicts.empty:
             return verdicts.assign(reason=pd.Series(dtype=str))
         reason = np.where(verdicts["verdict"].isin([HARMS, NO_EFFECT]), verdicts["verdict"], "")
         if self.configs[0].planner.objective == "net_value":
-            loses = verdicts["evaluable"].astype(bool) & (verdicts["net_benefit"] < 0) & (reason == "")
+            loses = verdicts["evaluable"].astype(bool) & (verdicts["net_benefit_before_fixed"] < 0) & (reason == "")
             reason = np.where(loses, "loses money", reason)
         verdicts["reason"] = reason
         return verdicts[verdicts["reason"] != ""].reset_index(drop=True)
@@ -178,7 +194,7 @@ def compare(simulated: pd.DataFrame, predicted: pd.DataFrame, reference: str, al
     the CVaR of net value over scenario × replication runs, predicted metrics with their intervals, and the
     paired difference in net value against ``reference`` (same seeds) with its interval."""
     rows = []
-    numeric = [c for c in simulated.columns if c not in ("policy", "scenario", "replication")]
+    numeric = [c for c in simulated.columns if c not in ("policy", "scenario", "replication", "seed")]
     per_replication = simulated.groupby(["policy", "replication"], sort=False)[numeric].mean()
     reference_net = per_replication.loc[reference, "net_value"]
     for name, group in per_replication.groupby(level="policy", sort=False):

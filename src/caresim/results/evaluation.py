@@ -40,8 +40,9 @@ WORKS_NOT_PAYS = "works, does not pay"
 NO_EFFECT = "no measurable effect"
 HARMS = "harms"
 NO_CONTROL = "not evaluable (no control group)"
+TOO_FEW = "not evaluable (too few to compare)"
 NOT_RUN = "not run"
-VERDICTS = (WORKS_AND_PAYS, WORKS_NOT_PAYS, NO_EFFECT, HARMS, NO_CONTROL, NOT_RUN)
+VERDICTS = (WORKS_AND_PAYS, WORKS_NOT_PAYS, NO_EFFECT, HARMS, NO_CONTROL, TOO_FEW, NOT_RUN)
 #: The judged measures: each has a difference and a standard error; their intervals decide the verdict.
 JUDGED = ("grade_shift", "churn_reduction_by_end")
 
@@ -51,12 +52,19 @@ def grade_points(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray
     return (len(GRADES) - 1 - grade_of(scores, **thresholds)).astype(float)
 
 
-def verdict(evaluable: bool, assigned: int, shift: tuple[float, float], churn: tuple[float, float], net: float) -> str:
+def verdict(
+    evaluable: bool,
+    assigned: int,
+    shift: tuple[float, float],
+    churn: tuple[float, float],
+    net: float,
+    control: int = 0,
+) -> str:
     """The verdict of one row from the (low, high) intervals of its grade shift and churn gap."""
     if assigned == 0:
         return NOT_RUN
     if not evaluable:
-        return NO_CONTROL
+        return TOO_FEW if control > 0 else NO_CONTROL
     if shift[1] < 0 or churn[1] < 0:
         return HARMS
     if shift[0] > 0 or churn[0] > 0:
@@ -84,6 +92,7 @@ def judge(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
             (row.grade_shift_low, row.grade_shift_high),
             (row.churn_reduction_by_end_low, row.churn_reduction_by_end_high),
             float(row.net_benefit),
+            int(getattr(row, "control", 0) > 0),
         )
         for row in table.itertuples()
     ]
@@ -93,12 +102,14 @@ def judge(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
 def evaluate_programmes(record: RunRecord, reference: RunRecord | None = None) -> pd.DataFrame:
     """One row per programme × segment, plus one per programme over all segments (segment ``all``).
 
-    ``reference``: the same scenario and seed under no care (common random numbers). Each subscriber is then
-    compared with their own no-care self before assigned and control are compared: the same expected
-    effects, with much less noise (the planner's verification uses this).
+    ``reference``: the same scenario and seed under no care (common random numbers). Each subscriber's
+    outcome is then adjusted by their own no-care outcome (``contrast``'s CUPED adjustment) before assigned
+    and control are compared: the same expected effects, with less noise (the planner's verification uses
+    this); remaining lifetimes are then the reference's.
     """
     settings = record.config.evaluation
-    lifetime = remaining_lifetime(record, settings.months_after_horizon) if settings.value_beyond_horizon else None
+    yardstick = reference if reference is not None else record  # remaining lifetimes: the no-care run's
+    lifetime = remaining_lifetime(yardstick, settings.months_after_horizon) if settings.value_beyond_horizon else None
     paired = None
     if reference is not None:
         paired = _Measures(reference, revenue_kept(reference, lifetime))
@@ -141,12 +152,9 @@ class _Measures:
             raise ValueError("evaluation: the reference run must hold the same subscribers (same seed and scenario)")
 
     def compare(self, name: str, assigned: np.ndarray, control: np.ndarray) -> Contrast:
-        """Assigned vs control on measure ``name`` (paired with the reference when there is one)."""
-        own = contrast(self.values[name], assigned, control)
-        if self.reference is None:
-            return own
-        paired = contrast(self.values[name] - self.reference.values[name], assigned, control)
-        return Contrast(own.assigned, own.control, paired.difference, paired.se, own.n_assigned, own.n_control)
+        """Assigned vs control on measure ``name`` (adjusted by the reference when there is one)."""
+        reference = None if self.reference is None else self.reference.values[name]
+        return contrast(self.values[name], assigned, control, reference)
 
     def row(self, p: int, s: int) -> dict[str, object]:
         record, care, subscribers = self.record, self.record.care, self.record.subscribers
