@@ -29,6 +29,9 @@ from caresim.results.run import TABLES
         ("scenario=atlantis", "scenario: unknown scenario 'atlantis'"),
         ("population=nope", "population: unknown option 'nope'"),
         ("market.outages=[{month: 2, p_affected: 0.2, segments: [vip]}]", "unknown segment 'vip'"),
+        ("evaluation.confidence=2", "evaluation.confidence: Input should be less than 1 (got 2)"),
+        ("evaluation.value_beyond_horizon=maybe", "evaluation.value_beyond_horizon: Input should be a valid boolean"),
+        ("evaluation.months_after=3", "evaluation.months_after: unknown config key 'months_after' under evaluation"),
     ],
 )
 def test_bad_values_name_the_key(override, expected):
