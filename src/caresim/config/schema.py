@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from caresim.config.calibration import Calibration
 from caresim.config.planner import Planner
+from caresim.config.response import OverContact, PlanFit, Prompting, Response
 from caresim.lifecycle import CHANNELS, DESKS, GRADES, STAGES, TRIGGERS
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -69,6 +70,7 @@ class Segment(Strict):
     loyalty_sd: NonNegative = Field(0.1, description="spread of loyalty at joining")
     rel_problem_rate: NonNegative = Field(1.0, description="multiplier on the market's service-problem rate")
     p_trip_per_month: Probability = Field(0.03, description="chance of a trip abroad in a month (before season)")
+    plan_fit: PlanFit = PlanFit()
 
     @field_validator("contract_mix")
     @classmethod
@@ -306,6 +308,8 @@ class Behaviour(Strict):
     rel_effect_life_moment: NonNegative = Field(1.2, description="care effect at a life moment (surprise)")
     churn: Churn = Churn()
     win_back: WinBack = WinBack()
+    prompting: Prompting = Prompting()
+    over_contact: OverContact = OverContact()
 
 
 # ---------------------------------------------------------------- care catalogue
@@ -352,6 +356,17 @@ class Programme(Strict):
     half_life_months: Positive = Field(6.0, description="half-life of the satisfaction, loyalty and rate effects")
     queue_priority: bool = Field(False, description="complaint trigger only: served first at hotline and store")
     effects: Effects = Effects()
+    effects_by_segment: dict[str, Effects] = Field(
+        default_factory=dict,
+        description="per segment, the effects that differ from the programme-wide block (keys given replace it)",
+    )
+    response: Response = Response()
+    prompts_comparison: Probability = Field(
+        0.0, description="how strongly a contact prompts the subscriber to compare offers (1 = a plan recommendation)"
+    )
+    p_fix_fit: Probability = Field(
+        0.0, description="chance a contact moves a subscriber on a poorly fitting plan to the best-fitting one"
+    )
 
 
 # ---------------------------------------------------------------- run
@@ -437,6 +452,7 @@ class CareConfig(Strict):
             check(outage.segments, f"market.outages.{outage_no}.segments")
         for name, programme in self.catalogue.items():
             check(programme.eligibility.segments, f"catalogue.{name}.eligibility.segments")
+            check(list(programme.effects_by_segment), f"catalogue.{name}.effects_by_segment")
             if programme.queue_priority and programme.trigger != "complaint":
                 raise ValueError(
                     f"catalogue.{name}.queue_priority: only programmes with trigger 'complaint' may jump the queue"

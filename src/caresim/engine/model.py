@@ -48,6 +48,7 @@ from caresim.engine.programmes import compile_catalogue
 from caresim.engine.record import RunRecord, record_of
 from caresim.engine.records import MonthlyRecords
 from caresim.engine.regions import RegionTable
+from caresim.engine.response import draw_at_joining, risk_reference
 from caresim.engine.service_desks import ServiceDesk
 from caresim.engine.steps.arrivals import admit_prospects
 from caresim.engine.steps.attitudes import decay_boosts, recur_problems, update_attitudes
@@ -82,6 +83,7 @@ def build_world(config: CareConfig, policy: CarePolicy, env: simpy.Environment) 
     spec = config.population.segments.values()
     initial = sum(round(s.size * share / scale) for s in spec)
     arrivals = sum(s.rate_prospects_per_month for s in spec) * share / scale * n_months
+    streams = Streams(config.run.seed, layout)
     return World(
         config=config,
         policy=policy,
@@ -92,7 +94,7 @@ def build_world(config: CareConfig, policy: CarePolicy, env: simpy.Environment) 
         regions=regions,
         programmes=programmes,
         layout=layout,
-        streams=Streams(config.run.seed, layout),
+        streams=streams,
         state=SubscriberState(programmes.n, capacity=int(initial + 1.1 * arrivals + 64)),
         records=MonthlyRecords(n_months, len(segments.names), programmes.n),
         ties=SocialTies(config.population.ties),
@@ -106,6 +108,7 @@ def build_world(config: CareConfig, policy: CarePolicy, env: simpy.Environment) 
         care_allowance=np.zeros((len(regions), programmes.n)),
         grade_thresholds=grade_thresholds(config),
         boost_rows={field: programmes.rows_with(effect) for field, effect in BOOST_EFFECTS.items()},
+        risk_reference=risk_reference(config, streams, segments.rate_churn_base),
     )
 
 
@@ -153,6 +156,7 @@ class CareModel(mesa.Model):
                 if count:
                     rng = world.streams[regions.stream(f"population/{name}", r)]
                     slots = world.add_subscribers(code, segment, count, rng, 0, True, r)
+                    draw_at_joining(world, slots, code, segment, r)
                     world.state.stage[slots] = ACTIVE_STAGES[1]
         spec = self.config.population.ties
         for r in range(len(regions)):  # ties stay inside a region

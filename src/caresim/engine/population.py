@@ -51,6 +51,11 @@ FIELDS: dict[str, tuple[type, float]] = {
     "outage_month": (np.int32, -1),
     "report_month": (np.int32, -1),
     "carried_problem_month": (np.int32, -1),
+    # who responds to care (caresim.engine.response)
+    "overpay": (np.float32, 0.0),  # share of the bill above the best-fitting plan
+    "risk_score": (np.float32, 0.0),  # standardised baseline churn risk at joining
+    "prompt_month": (np.int32, -(10**6)),  # month of the last contact that prompted a comparison of offers
+    "prompt_log_hazard": (np.float32, 0.0),  # its log churn-hazard multiplier
 }
 PROGRAMME_FIELDS: dict[str, tuple[type, float]] = {
     "cover_u": (np.float64, 1.0),
@@ -64,6 +69,7 @@ PROGRAMME_FIELDS: dict[str, tuple[type, float]] = {
     "log_hazard_boost": (np.float32, 0.0),
     "log_bill_shock_boost": (np.float32, 0.0),
     "log_win_back_boost": (np.float32, 0.0),
+    "latent_receptivity": (np.float32, 1.0),  # drawn at joining; attributes scale it when care lands
 }
 
 

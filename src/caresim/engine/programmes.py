@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from caresim.config.response import ATTRIBUTES
 from caresim.config.schema import CareConfig
 from caresim.engine.behaviour import decay_factor
 from caresim.lifecycle import CHANNELS, GRADES, LIFE_MOMENTS, STAGES, TRIGGERS
@@ -36,14 +37,17 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Product:
-    """What each programme does to a subscriber it reaches, and what a contact costs."""
+    """What each programme does to a subscriber it reaches, and what a contact costs.
 
-    d_satisfaction: np.ndarray
-    d_loyalty: np.ndarray
-    p_resolve_problem: np.ndarray
-    log_rel_churn_hazard: np.ndarray
-    log_rel_bill_shock: np.ndarray
-    log_rel_win_back: np.ndarray
+    Effect sizes are programme × segment (``effects_by_segment`` over the programme-wide block).
+    """
+
+    d_satisfaction: np.ndarray  # P × S
+    d_loyalty: np.ndarray  # P × S
+    p_resolve_problem: np.ndarray  # P × S
+    log_rel_churn_hazard: np.ndarray  # P × S
+    log_rel_bill_shock: np.ndarray  # P × S
+    log_rel_win_back: np.ndarray  # P × S
     decay: np.ndarray  # monthly multiplier of the transient effects
     fatigue: np.ndarray
     rel_effect_late: np.ndarray
@@ -53,12 +57,24 @@ class Product:
 
 
 @dataclass(frozen=True)
+class ResponseTable:
+    """Who responds to each programme (``caresim.engine.response``): arrays over programmes."""
+
+    kinds: tuple[str, ...]  # the kinds of care, each with one latent receptivity per subscriber
+    latent: tuple[tuple[str, float, float], ...]  # per programme: (kind, sd_receptivity, corr_risk)
+    coef: np.ndarray  # P × len(ATTRIBUTES): log-receptivity per unit of each attribute
+    prompts: np.ndarray  # P: prompts_comparison
+    p_fix_fit: np.ndarray  # P
+
+
+@dataclass(frozen=True)
 class ProgrammeTable:
     """The compiled catalogue."""
 
     names: tuple[str, ...]
     delivery: Delivery
     product: Product
+    response: ResponseTable
 
     @property
     def n(self) -> int:
@@ -66,14 +82,14 @@ class ProgrammeTable:
 
     def rows_with(self, effect: str) -> np.ndarray:
         """Programmes whose product changes ``effect`` (a ``Product`` field): the only boost rows to update."""
-        return np.flatnonzero(getattr(self.product, effect) != 0)
+        return np.flatnonzero((getattr(self.product, effect) != 0).reshape(self.n, -1).any(axis=1))
 
     def with_trigger(self, trigger: str) -> list[int]:
         """Codes of the programmes fired by ``trigger``."""
         return [code for code, name in enumerate(self.delivery.trigger) if name == trigger]
 
 
-def _log(values: list[float]) -> np.ndarray:
+def _log(values: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return np.log(np.maximum(np.asarray(values, dtype=float), 1e-12))
 
@@ -89,8 +105,18 @@ def compile_catalogue(config: CareConfig) -> ProgrammeTable:
     def field(name: str) -> np.ndarray:
         return np.array([getattr(programme, name) for programme in programmes], dtype=float)
 
-    def effect(name: str) -> list[float]:
-        return [getattr(programme.effects, name) for programme in programmes]
+    def effect(name: str) -> np.ndarray:
+        """Programme × segment sizes of effect ``name``: a segment's own value where given, else the block's."""
+        values = [
+            [
+                getattr(own, name)
+                if (own := programme.effects_by_segment.get(segment)) is not None and name in own.model_fields_set
+                else getattr(programme.effects, name)
+                for segment in segments
+            ]
+            for programme in programmes
+        ]
+        return np.array(values, dtype=float).reshape(len(programmes), len(segments))
 
     delivery = Delivery(
         trigger=tuple(programme.trigger for programme in programmes),
@@ -116,9 +142,9 @@ def compile_catalogue(config: CareConfig) -> ProgrammeTable:
     )
     life = config.behaviour.rel_effect_life_moment
     product = Product(
-        d_satisfaction=np.array(effect("d_satisfaction")),
-        d_loyalty=np.array(effect("d_loyalty")),
-        p_resolve_problem=np.array(effect("p_resolve_problem")),
+        d_satisfaction=effect("d_satisfaction"),
+        d_loyalty=effect("d_loyalty"),
+        p_resolve_problem=effect("p_resolve_problem"),
         log_rel_churn_hazard=_log(effect("rel_churn_hazard")),
         log_rel_bill_shock=_log(effect("rel_bill_shock")),
         log_rel_win_back=_log(effect("rel_win_back")),
@@ -129,5 +155,14 @@ def compile_catalogue(config: CareConfig) -> ProgrammeTable:
         cost_per_contact=field("cost_per_contact"),
         cost_fixed_per_month=field("cost_fixed_per_month"),
     )
+    response = ResponseTable(
+        kinds=tuple(dict.fromkeys(p.response.kind for p in programmes if p.response.sd_receptivity > 0)),
+        latent=tuple((p.response.kind, p.response.sd_receptivity, p.response.corr_risk) for p in programmes),
+        coef=np.array(
+            [[getattr(p.response.coef, name) for name in ATTRIBUTES] for p in programmes], dtype=float
+        ).reshape(len(programmes), len(ATTRIBUTES)),
+        prompts=field("prompts_comparison"),
+        p_fix_fit=field("p_fix_fit"),
+    )
     assert all(trigger in TRIGGERS for trigger in delivery.trigger)
-    return ProgrammeTable(names=tuple(config.catalogue), delivery=delivery, product=product)
+    return ProgrammeTable(names=tuple(config.catalogue), delivery=delivery, product=product, response=response)

@@ -25,6 +25,9 @@ FLOWS = (
     "care_contacts",
     "resolved_first_contact",
     "recurring",
+    "prompted",  # contacts that prompted a comparison of offers (caresim.engine.response)
+    "plan_moves",  # subscribers moved to a better-fitting, cheaper plan by a contact
+    "over_contacts",  # care contacts beyond what the subscriber tolerates in the month
 )
 #: End-of-month stocks and sums per segment.
 STOCKS = ("active", "active_start", "in_retention", "in_contract", "satisfaction_sum", "loyalty_sum", "revenue")

@@ -44,12 +44,14 @@ class World:
     care_allowance: np.ndarray  # per region and programme: capacity carried to the next delivery
     grade_thresholds: dict[str, float]
     boost_rows: dict[str, np.ndarray]  # boost field -> programmes that ever change it
+    risk_reference: tuple[float, float]  # mean and sd of log baseline churn risk, to standardise it
     conditions: MonthConditions | None = field(default=None)
 
     def add_subscribers(
         self, code: int, segment: Segment, count: int, rng: np.random.Generator, month: int, initial: bool, region: int
     ) -> slice:
-        """Allocate ``count`` slots for segment ``code`` in ``region`` and draw their attributes."""
+        """Allocate ``count`` slots for segment ``code`` in ``region`` and draw their attributes (plan fit and
+        receptivity are drawn next by ``caresim.engine.response.draw_at_joining``)."""
         slots = self.state.allocate(count)
         self.layout.add(region * len(self.segments.names) + code, slots)
         draw_subscribers(self.state, slots, code, segment, rng, month, initial)

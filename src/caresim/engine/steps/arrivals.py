@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from caresim.engine.response import draw_at_joining
 from caresim.lifecycle import ACTIVATION, LOST, PRESALE, TP, USAGE
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def _admit(
     if count == 0:
         return
     slots = world.add_subscribers(code, segment, count, rng, month, False, region)
+    draw_at_joining(world, slots, code, segment, region)
     draws = rng.random((count, 4 + len(ACTIVATION_STEPS)))
     index = np.arange(slots.start, slots.stop)
     # visits: all prospects learn; triers have the first experience and assess the fit; those whose

@@ -10,6 +10,7 @@ import numpy as np
 from caresim.engine.behaviour import care_sum, churn_hazard, p_from_hazard, p_renew, win_back_hazard
 from caresim.engine.market import MonthConditions
 from caresim.engine.population import draw_contract
+from caresim.engine.response import prompt_log_hazard
 from caresim.engine.steps.arrivals import activate
 from caresim.lifecycle import CHURNED, RETENTION, TP
 
@@ -42,7 +43,9 @@ def churn_and_renew(world: World, month: int, cond: MonthConditions) -> None:
         competitor_pressure=cond.competitor_pressure[segment],
         share_ties_churned=share_churned,
         rel_season=cond.rel_churn,
-        rel_care=np.exp(care_sum(state.log_hazard_boost, world.boost_rows["log_hazard_boost"])),
+        rel_care=np.exp(
+            care_sum(state.log_hazard_boost, world.boost_rows["log_hazard_boost"]) + prompt_log_hazard(world, month)
+        ),
     )
     leaves = active & (u_churn < p_from_hazard(hazard))
     for stage in np.unique(state.stage[leaves]):

@@ -89,7 +89,8 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
 
     # Draws are made whatever the policy, so that every policy sees the same numbers.
     u_delay = streams.uniform(f"care_delay/{name}", n) if delivery.dur_delivery_days[code] > 0 else None
-    u_resolve = streams.uniform(f"care_resolve/{name}", n) if product.p_resolve_problem[code] > 0 else None
+    u_resolve = streams.uniform(f"care_resolve/{name}", n) if product.p_resolve_problem[code].any() else None
+    u_fix = streams.uniform(f"care_fit/{name}", n) if world.programmes.response.p_fix_fit[code] > 0 else None
     capacity = delivery.capacity_per_month[code]
     u_order = streams.uniform(f"care_capacity/{name}", n) if np.isfinite(capacity) else None
 
@@ -131,12 +132,13 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     timely = lag_days <= delivery.dur_timely_days[code]
     preferred = state.channel[served] == delivery.channel[code]
     multiplier = effect_multiplier(world, code, served, timely, preferred)
-    apply_effects(world, code, served, multiplier, u_resolve)
+    apply_effects(world, code, served, multiplier, month, u_resolve, u_fix)
 
     state.received[code, served] += 1
     state.last_received[code, served] = month
     state.care_this_month[served] = np.where(state.care_month[served] == month, state.care_this_month[served], 0) + 1
     state.care_month[served] = month
+    _annoy_over_contacted(world, served, month)
     records.care_peak[month] = max(records.care_peak[month], float(state.care_this_month[served].max()))
     state.pending[code, served] = False
     state.contacts[served] += 1
@@ -152,6 +154,18 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     records.flow["contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
     records.flow["care_contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
     return served, multiplier
+
+
+def _annoy_over_contacted(world: World, served: np.ndarray, month: int) -> None:
+    """A contact beyond the number a subscriber tolerates in a month costs satisfaction (over-contact)."""
+    rule = world.config.behaviour.over_contact
+    over = served[world.state.care_this_month[served] > rule.n_tolerated_per_month]
+    if len(over) and rule.d_satisfaction_per_extra != 0:
+        world.state.shock[over] += rule.d_satisfaction_per_extra
+    if len(over):
+        world.records.flow["over_contacts"][month] += world.records.count(
+            np.ones(len(over), dtype=bool), world.state.segment[over]
+        )
 
 
 def _ration(world: World, code: int, queue: np.ndarray, u_order: np.ndarray, month: int) -> np.ndarray:

@@ -52,7 +52,8 @@ def report_problems(world: World, month: int) -> None:
     fast_track = np.zeros(n, dtype=bool)
     p_resolve_care = np.zeros(n)
     for code, served, multiplier in deliver(world, "complaint", report, month):
-        extra = np.minimum(world.programmes.product.p_resolve_problem[code] * multiplier, 1.0)
+        p_resolve = world.programmes.product.p_resolve_problem[code, state.segment[served]]
+        extra = np.minimum(p_resolve * multiplier, 1.0)
         p_resolve_care[served] = 1 - (1 - p_resolve_care[served]) * (1 - extra)
         fast_track[served] |= bool(world.programmes.delivery.queue_priority[code])
 
