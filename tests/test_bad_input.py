@@ -32,6 +32,16 @@ from caresim.results.run import TABLES
         ("evaluation.confidence=2", "evaluation.confidence: Input should be less than 1 (got 2)"),
         ("evaluation.value_beyond_horizon=maybe", "evaluation.value_beyond_horizon: Input should be a valid boolean"),
         ("evaluation.months_after=3", "evaluation.months_after: unknown config key 'months_after' under evaluation"),
+        (
+            "catalogue.loyalty_reward.effects_by_segment={vip: {d_loyalty: 0.1}}",
+            "catalogue.loyalty_reward.effects_by_segment: unknown segment 'vip'",
+        ),
+        (
+            "catalogue.loyalty_reward.response.corr_risk=1.5",
+            "catalogue.loyalty_reward.response.corr_risk: Input should be less than or equal to 1",
+        ),
+        ("behaviour.prompting.rel_churn_hazard=0.5", "behaviour.prompting.rel_churn_hazard: Input should be greater"),
+        ("catalogue.loyalty_reward.response.coef.age=1", "catalogue.loyalty_reward.response.coef.age: unknown config"),
     ],
 )
 def test_bad_values_name_the_key(override, expected):

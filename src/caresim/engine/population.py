@@ -53,6 +53,7 @@ FIELDS: dict[str, tuple[type, float]] = {
     "carried_problem_month": (np.int32, -1),
     # who responds to care (caresim.engine.response)
     "overpay": (np.float32, 0.0),  # share of the bill above the best-fitting plan
+    "overpay_at_joining": (np.float32, 0.0),
     "risk_score": (np.float32, 0.0),  # standardised baseline churn risk at joining
     "prompt_month": (np.int32, -(10**6)),  # month of the last contact that prompted a comparison of offers
     "prompt_log_hazard": (np.float32, 0.0),  # its log churn-hazard multiplier

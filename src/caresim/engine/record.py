@@ -47,6 +47,9 @@ class SubscriberOutcomes:
     revenue: np.ndarray  # per month, at the end
     revenue_total: np.ndarray  # billed over the horizon
     care_cost: np.ndarray  # variable care spend on this subscriber (fixed costs are the programmes')
+    risk_score: np.ndarray  # standardised baseline churn risk at joining (caresim.engine.response)
+    overpay_at_joining: np.ndarray  # share of the bill above the best-fitting plan, at joining
+    overpay: np.ndarray  # the same at the end (0 once a contact moved them to a fitting plan)
 
     @property
     def n(self) -> int:

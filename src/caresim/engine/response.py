@@ -94,7 +94,7 @@ def draw_at_joining(world: World, slots: slice, code: int, segment: Segment, reg
         amount = rng.beta(2.0, 2.0 * (1.0 - fit.overpay_mean) / fit.overpay_mean, size=count)
     else:
         amount = np.zeros(count)
-    state.overpay[slots] = np.where(poor, amount, 0.0)
+    state.overpay[slots] = state.overpay_at_joining[slots] = np.where(poor, amount, 0.0)
     mean, sd = world.risk_reference
     risk = (log_baseline_risk(world.config, state, slots, world.segments.rate_churn_base) - mean) / sd
     state.risk_score[slots] = risk

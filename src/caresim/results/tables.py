@@ -162,6 +162,9 @@ def subscriber_table(record: RunRecord) -> pd.DataFrame:
             "revenue_per_month": column("revenue"),
             "revenue_total": column("revenue_total"),
             "care_cost": column("care_cost"),
+            "churn_risk_score": column("risk_score"),
+            "overpay_at_joining": column("overpay_at_joining"),
+            "overpay": column("overpay"),
         }
     )
     table.loc[~churned, "churn_month"] = pd.NA
