@@ -25,9 +25,9 @@ def test_outage_scenario_hits_subscribers_and_desks():
     assert outage.care_spend.query("programme == 'service_recovery'")["contacts"].sum() > 0
     desks = outage.desks.set_index(["desk", "month"])
     assert len(desks) == 2 * 8 and (desks["servers"] > 0).all()
-    assert desks.loc["hotline", "reports"][6] > 2 * desks.loc["hotline", "reports"][5]
+    assert desks.loc["hotline", "arrivals"][6] > 2 * desks.loc["hotline", "arrivals"][5]
     arrivals = outage.kpis.groupby("month")[["hotline_contacts", "store_contacts"]].sum()
-    assert arrivals.loc[6].sum() <= desks.xs(6, level="month")["reports"].sum()
+    assert arrivals.loc[6].sum() <= desks.xs(6, level="month")["arrivals"].sum()
 
 
 def test_scale_multiplies_counts_and_money():

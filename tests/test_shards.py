@@ -141,10 +141,11 @@ def test_regions_are_validated():
 
 def test_cli_refuses_a_region_without_desks_in_one_line(tmp_path):
     regions = "population.regions={a: {share: 0.25}, b: {share: 0.25}, c: {share: 0.25}, d: {share: 0.25}}"
+    # 3 store servers, quotas of 0.75 each: the three largest remainders (ties: earlier regions) get one each
     done = _cli(tmp_path, regions, "run.n_shard_workers=2")
     assert done.returncode == 2 and "Traceback" not in done.stderr + done.stdout
     assert done.stderr.strip().splitlines() == [
-        "caresim: population.regions.c.n_servers.store: the region's share of service.store.n_servers (2) comes "
+        "caresim: population.regions.d.n_servers.store: the region's share of service.store.n_servers (3) comes "
         "to no server; give the region its own n_servers.store"
     ]
     assert list(tmp_path.iterdir()) == []

@@ -87,13 +87,22 @@ def least_squares_fit(
     def jacobian(theta: np.ndarray) -> np.ndarray:
         # forward differences with an absolute step on the log parameters (backward at an upper bound); scipy's
         # own relative step would be ~1e-8 at theta = 0, far below one simulated subscriber's worth of change
+        # A step can move no simulated subscriber at all (common random numbers: every draw stays on the same
+        # side); the column is then 0 and the fit would never move that parameter. Such a step is doubled,
+        # up to 8 times the setting, until the figures move.
         base = objective(theta)
         columns = []
         for i in range(len(theta)):
-            step = settings.diff_step if theta[i] + settings.diff_step <= upper[i] else -settings.diff_step
-            moved = np.array(theta, dtype=float)
-            moved[i] += step
-            columns.append((objective(moved) - base) / step)
+            size = settings.diff_step
+            while True:
+                step = size if theta[i] + size <= upper[i] else -size
+                moved = np.array(theta, dtype=float)
+                moved[i] += step
+                column = (objective(moved) - base) / step
+                if np.any(column != 0) or size >= 8 * settings.diff_step:
+                    break
+                size *= 2
+            columns.append(column)
         return np.column_stack(columns)
 
     try:

@@ -204,8 +204,13 @@ class Market(Strict):
 class Desk(Strict):
     """A staffed channel (hotline or store) modelled as a SimPy resource with capacity."""
 
-    n_servers: Annotated[int, Field(ge=1)] = Field(description="agents or staff serving problem reports at once")
+    n_servers: Annotated[int, Field(ge=1)] = Field(description="agents or staff serving inbound contacts at once")
     dur_handle_minutes: Positive = Field(description="mean handling time of one contact, minutes")
+    dur_patience_minutes: Positive = Field(
+        10.0, description="mean time a caller waits before abandoning (exponential patience, Erlang-A)"
+    )
+    p_retrial: Probability = Field(0.5, description="chance a caller who abandoned contacts the desk again")
+    dur_retrial_minutes: Positive = Field(240.0, description="mean time before a caller who abandoned tries again")
 
 
 class Service(Strict):
@@ -230,7 +235,13 @@ class Service(Strict):
     )
     p_self_resolve: Probability = Field(0.35, description="monthly chance an open problem goes away by itself")
     p_personalisation: Probability = Field(0.05, description="monthly chance of a personalisation touchpoint")
-    p_service_information: Probability = Field(0.15, description="monthly chance of a service-information query")
+    p_service_information: Probability = Field(
+        0.037, description="monthly chance of an inbound information query (billing, plan, device, account)"
+    )
+    p_repeat_unresolved: Probability = Field(
+        0.7, description="chance a subscriber whose problem a desk contact did not resolve contacts the desk again"
+    )
+    dur_repeat_days: Positive = Field(3.0, description="mean days before such a repeat contact")
     hotline: Desk = Desk(n_servers=2, dur_handle_minutes=9)
     store: Desk = Desk(n_servers=2, dur_handle_minutes=15)
     n_max_care_contacts_per_month: Annotated[int, Field(ge=0)] | None = Field(
@@ -273,6 +284,9 @@ class Churn(Strict):
     coef_tenure: float = Field(-0.3, description="log-hazard per unit of log(1 + tenure in years)")
     coef_competitor: float = Field(1.0, description="log-hazard per unit of competitor pressure")
     coef_social: float = Field(2.0, description="log-hazard per unit share of ties who have churned")
+    coef_unresolved_contacts: float = Field(
+        0.2, description="log-hazard per failed contact about a problem still open (at most 3 count)"
+    )
     rel_in_contract: NonNegative = Field(0.3, description="hazard multiplier while under contract")
     rel_contract_end: NonNegative = Field(3.0, description="hazard multiplier in the month a contract ends")
     rel_retention_stage: NonNegative = Field(2.0, description="hazard multiplier in the retention stage")
@@ -299,7 +313,14 @@ class Behaviour(Strict):
     d_satisfaction_problem: Delta = Field(-0.08, description="on meeting a service problem")
     d_satisfaction_recur: Delta = Field(-0.08, description="when a problem recurs")
     d_satisfaction_resolved: Delta = Field(0.06, description="when a reported problem is resolved (recovery)")
-    d_satisfaction_unresolved: Delta = Field(-0.04, description="when a contact fails to resolve the problem")
+    d_satisfaction_unresolved: Delta = Field(
+        -0.04,
+        description="when a contact fails to resolve the problem; the k-th failure of one episode costs k times it",
+    )
+    rel_recovery_after_failure: Probability = Field(
+        0.5, description="d_satisfaction_resolved is multiplied by this for each failed contact before the fix"
+    )
+    d_satisfaction_abandoned: Delta = Field(-0.02, description="on giving up in a desk queue (on top of the wait)")
     d_satisfaction_per_wait_hour: Delta = Field(-0.05, description="per hour waited at hotline or store")
     d_satisfaction_wait_max: Delta = Field(-0.15, description="the most waiting can take off")
     d_satisfaction_bill_shock: Delta = Field(-0.06, description="on an unexpectedly high bill")

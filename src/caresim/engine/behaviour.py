@@ -29,11 +29,13 @@ def churn_hazard(
     share_ties_churned: np.ndarray | float,
     rel_season: float,
     rel_care: np.ndarray | float = 1.0,
+    unresolved_contacts: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """The monthly churn hazard of each subscriber.
 
     hazard = base × season × contract × retention × care ×
-             exp(β_s (s − s_ref) + β_l (l − l_ref) + β_t log(1 + tenure/12) + β_c competitor + β_n social)
+             exp(β_s (s − s_ref) + β_l (l − l_ref) + β_t log(1 + tenure/12) + β_c competitor + β_n social
+                 + β_u min(failed contacts about the open problem, 3))
     """
     predictor = (
         churn.coef_satisfaction * (satisfaction - churn.satisfaction_ref)
@@ -41,6 +43,7 @@ def churn_hazard(
         + churn.coef_tenure * np.log1p(tenure_months / 12.0)
         + churn.coef_competitor * competitor_pressure
         + churn.coef_social * share_ties_churned
+        + churn.coef_unresolved_contacts * np.minimum(unresolved_contacts, 3)
     )
     rel_contract = np.where(
         contract_ends_now, churn.rel_contract_end, np.where(in_contract, churn.rel_in_contract, 1.0)

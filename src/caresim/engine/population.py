@@ -51,6 +51,14 @@ FIELDS: dict[str, tuple[type, float]] = {
     "outage_month": (np.int32, -1),
     "report_month": (np.int32, -1),
     "carried_problem_month": (np.int32, -1),
+    # inbound contacts (caresim.engine.steps.desks)
+    "info_month": (np.int32, -1),  # month of the last information query
+    "episode_failures": (np.int16, 0),  # failed contacts about the open problem (meaningful while n_open > 0)
+    "inbound_contacts": (np.int32, 0),  # information queries, problem reports, repeats and retrials
+    "repeat_contacts": (np.int32, 0),  # contacts again about a problem a contact did not resolve
+    "abandoned_contacts": (np.int32, 0),  # gave up waiting in a desk queue
+    "resolved_contacts": (np.int32, 0),  # contacts that resolved the problem
+    "unresolved_contacts": (np.int32, 0),  # contacts about a problem that left it open (abandoned ones included)
     # who responds to care (caresim.engine.response)
     "overpay": (np.float32, 0.0),  # share of the bill above the best-fitting plan
     "overpay_at_joining": (np.float32, 0.0),

@@ -47,6 +47,11 @@ class SubscriberOutcomes:
     revenue: np.ndarray  # per month, at the end
     revenue_total: np.ndarray  # billed over the horizon
     care_cost: np.ndarray  # variable care spend on this subscriber (fixed costs are the programmes')
+    inbound_contacts: np.ndarray  # information queries, problem reports, repeats and retrials
+    repeat_contacts: np.ndarray  # contacts again about a problem an earlier contact did not resolve
+    abandoned_contacts: np.ndarray  # gave up waiting at a desk
+    resolved_contacts: np.ndarray  # contacts that resolved a problem
+    unresolved_contacts: np.ndarray  # contacts about a problem that left it open (abandoned ones included)
     risk_score: np.ndarray  # standardised baseline churn risk at joining (caresim.engine.response)
     overpay_at_joining: np.ndarray  # share of the bill above the best-fitting plan, at joining
     overpay: np.ndarray  # the same at the end (0 once a contact moved them to a fitting plan)

@@ -25,6 +25,10 @@ FLOWS = (
     "care_contacts",
     "resolved_first_contact",
     "recurring",
+    "information_queries",  # inbound information queries (every channel)
+    "inbound_contacts",  # information queries, problem reports, repeat contacts and retrials after abandoning
+    "repeat_contacts",  # contacts again about a problem an earlier contact did not resolve
+    "abandoned_contacts",  # simulated callers who gave up waiting at a desk
     "prompted",  # contacts that prompted a comparison of offers (caresim.engine.response)
     "plan_moves",  # subscribers moved to a better-fitting, cheaper plan by a contact
     "over_contacts",  # care contacts beyond what the subscriber tolerates in the month
@@ -50,6 +54,7 @@ class MonthlyRecords:
         self.desk_contacts = np.zeros((*shape, len(DESKS)))
         self.desk_arrivals = np.zeros((n_months, len(DESKS)))  # real reports, shadows included
         self.desk_backlog = np.zeros((n_months, len(DESKS)))  # real reports waiting or in service at close
+        self.desk_abandoned = np.zeros((n_months, len(DESKS)))  # real contacts that gave up waiting, shadows too
         self.care_contacts = np.zeros((*shape, n_programmes))
         self.care_timely = np.zeros((*shape, n_programmes))
         self.care_preferred = np.zeros((*shape, n_programmes))

@@ -1,4 +1,4 @@
-"""The staffed desks (hotline, store) as SimPy priority resources: the queues the engine's reports wait in."""
+"""The staffed desks (hotline, store) as SimPy priority resources: the queues inbound contacts wait in."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ class ServiceDesk:
 
     resource: DeskResource
     mean_handle_days: float
+    mean_patience_days: float  # Erlang-A: exponential patience
+    p_retrial: float  # chance a caller who abandoned tries again
+    mean_retrial_days: float
 
     @classmethod
     def build(cls, env: simpy.Environment, desk: Desk, n_servers: int | None = None) -> ServiceDesk:
@@ -42,4 +45,7 @@ class ServiceDesk:
         return cls(
             resource=DeskResource(env, capacity=desk.n_servers if n_servers is None else n_servers),
             mean_handle_days=desk.dur_handle_minutes / MINUTES_PER_DAY,
+            mean_patience_days=desk.dur_patience_minutes / MINUTES_PER_DAY,
+            p_retrial=desk.p_retrial,
+            mean_retrial_days=desk.dur_retrial_minutes / MINUTES_PER_DAY,
         )

@@ -38,6 +38,9 @@ def kpi_table(record: RunRecord) -> pd.DataFrame:
         table[name] = records.flow[name].ravel() * scale
     table["churn_rate"] = _ratio(records.flow["churned"], records.stock["active_start"]).ravel()
     table["complaints_per_1000"] = 1000 * _ratio(records.flow["complaints"], records.stock["active_start"]).ravel()
+    table["inbound_contacts_per_1000"] = (
+        1000 * _ratio(records.flow["inbound_contacts"], records.stock["active_start"]).ravel()
+    )
     table["first_contact_resolution"] = _ratio(
         records.flow["resolved_first_contact"], records.flow["complaints"]
     ).ravel()
@@ -162,6 +165,11 @@ def subscriber_table(record: RunRecord) -> pd.DataFrame:
             "revenue_per_month": column("revenue"),
             "revenue_total": column("revenue_total"),
             "care_cost": column("care_cost"),
+            "inbound_contacts": column("inbound_contacts"),
+            "repeat_contacts": column("repeat_contacts"),
+            "abandoned_contacts": column("abandoned_contacts"),
+            "problems_resolved": column("resolved_contacts"),
+            "unresolved_contacts": column("unresolved_contacts"),
             "churn_risk_score": column("risk_score"),
             "overpay_at_joining": column("overpay_at_joining"),
             "overpay": column("overpay"),
@@ -189,9 +197,10 @@ def touchpoint_table(record: RunRecord) -> pd.DataFrame:
 
 
 def desk_table(record: RunRecord) -> pd.DataFrame:
-    """Per month and desk (hotline, store): real reports arriving, mean wait of those arriving, backlog at close.
+    """Per month and desk (hotline, store): real contacts arriving (queries, reports, repeats and retrials,
+    shadows included), those who gave up waiting, the mean wait of those served, and the backlog at close.
 
-    Reports still waiting when the run ends are in the last month's backlog, not in the waits.
+    Contacts still waiting when the run ends are in the last month's backlog, not in the waits.
     """
     records = record.monthly
     n_months = records.desk_arrivals.shape[0]
@@ -204,7 +213,9 @@ def desk_table(record: RunRecord) -> pd.DataFrame:
                     "month": np.arange(n_months),
                     "desk": desk,
                     "servers": record.regions.total_servers(desk),
-                    "reports": records.desk_arrivals[:, k],
+                    "arrivals": records.desk_arrivals[:, k],
+                    "abandoned": records.desk_abandoned[:, k],
+                    "abandon_rate": _ratio(records.desk_abandoned[:, k], records.desk_arrivals[:, k]),
                     "mean_wait_min": _ratio(records.wait_sum[..., k].sum(axis=1), served) * MINUTES_PER_DAY,
                     "backlog_at_close": records.desk_backlog[:, k],
                 }

@@ -43,6 +43,7 @@ def churn_and_renew(world: World, month: int, cond: MonthConditions) -> None:
         competitor_pressure=cond.competitor_pressure[segment],
         share_ties_churned=share_churned,
         rel_season=cond.rel_churn,
+        unresolved_contacts=np.where(state.n_open > 0, state.episode_failures, 0),
         rel_care=np.exp(
             care_sum(state.log_hazard_boost, world.boost_rows["log_hazard_boost"]) + prompt_log_hazard(world, month)
         ),

@@ -33,7 +33,9 @@ def usage_events(world: World, month: int, cond: MonthConditions) -> None:
     information = active & (streams.uniform("service_information", n) < service.p_service_information)
     records.add_touchpoint(month, TP["service_information"], information, segment)
     state.contacts[information] += 1
+    state.info_month[information] = month  # asked through the preferred channel (``desks``)
     records.add_flow(month, "contacts", information, segment)
+    records.add_flow(month, "information_queries", information, segment)
 
     rate = market.rate_problems_per_month * world.segments.rel_problem_rate[segment] / market.network_quality
     network_problem = active & (streams.uniform("problems", n) < p_from_hazard(rate))
@@ -55,6 +57,7 @@ def usage_events(world: World, month: int, cond: MonthConditions) -> None:
         + roaming_problem.astype(np.int8)
     )
     has_new = new_problems > 0
+    state.episode_failures[has_new & (state.n_open == 0)] = 0  # a new problem episode begins
     state.n_open[:] = np.minimum(state.n_open + new_problems, MAX_OPEN_PROBLEMS)
     state.problems += new_problems
     state.problem_month[has_new] = month
