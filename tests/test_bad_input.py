@@ -42,6 +42,8 @@ from caresim.results.run import TABLES
         ),
         ("behaviour.prompting.rel_churn_hazard=0.5", "behaviour.prompting.rel_churn_hazard: Input should be greater"),
         ("catalogue.loyalty_reward.response.coef.age=1", "catalogue.loyalty_reward.response.coef.age: unknown config"),
+        ("policy.loyalty_reward={share: 0.3, target: uplift}", "policy.loyalty_reward: target 'uplift' needs"),
+        ("policy.retention_offer={mid_flex: {share: 0.3, target: age}}", "policy.retention_offer"),
     ],
 )
 def test_bad_values_name_the_key(override, expected):

@@ -30,13 +30,14 @@ from caresim.results.tables import (
 def resolve_policy(config: CareConfig, policy: CarePolicy | Mapping[str, object] | None) -> CarePolicy:
     """The policy to run: the given one, a mapping in config form, or the config's own ``policy``."""
     segments, programmes = tuple(config.population.segments), tuple(config.catalogue)
+    holdout = config.evaluation.holdout_share
     if policy is None:
-        return CarePolicy.from_mapping(config.policy, segments, programmes)
+        return CarePolicy.from_mapping(config.policy, segments, programmes, holdout=holdout)
     if isinstance(policy, CarePolicy):
         if policy.segments != segments or policy.programmes != programmes:
             raise ValueError("policy segments/programmes do not match the config's")
         return policy
-    return CarePolicy.from_mapping(policy, segments, programmes)
+    return CarePolicy.from_mapping(policy, segments, programmes, holdout=holdout)
 
 
 def build_model(

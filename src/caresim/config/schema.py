@@ -411,7 +411,16 @@ class Run(Strict):
     )
 
 
-PolicyShares = dict[str, Probability | dict[str, Probability]]
+class Targeted(Strict):
+    """A share of a segment's eligible subscribers chosen by a targeting rule (``caresim.engine.policy``)."""
+
+    share: Probability
+    target: Literal["random", "risk", "value", "uplift"] = Field(
+        "random", description="random draw, or highest baseline churn risk, value or predicted uplift first"
+    )
+
+
+PolicyShares = dict[str, Probability | Targeted | dict[str, Probability | Targeted]]
 
 
 class Evaluation(Strict):
@@ -422,6 +431,11 @@ class Evaluation(Strict):
         description="joint confidence of the table's intervals: each is widened (Bonferroni) so that all of "
         "them hold together, and a verdict that a programme works or harms is wrong anywhere in the table "
         "with at most 1 - confidence probability",
+    )
+    holdout_share: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.1,
+        description="under a targeting rule other than random, the share of the targeted subscribers kept from the "
+        "care at random as their control group",
     )
     value_beyond_horizon: bool = Field(
         False,

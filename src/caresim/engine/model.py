@@ -41,6 +41,7 @@ from mesa.space import NetworkGrid
 
 from caresim.config.schema import CareConfig
 from caresim.engine.agents import AgentRule, SubscriberViews, apply_rules, check_rules
+from caresim.engine.attributes import draw_reference
 from caresim.engine.market import conditions
 from caresim.engine.policy import CarePolicy
 from caresim.engine.population import SegmentTable, SubscriberState
@@ -48,7 +49,7 @@ from caresim.engine.programmes import compile_catalogue
 from caresim.engine.record import RunRecord, record_of
 from caresim.engine.records import MonthlyRecords
 from caresim.engine.regions import RegionTable
-from caresim.engine.response import draw_at_joining, risk_reference
+from caresim.engine.response import draw_at_joining
 from caresim.engine.service_desks import ServiceDesk
 from caresim.engine.steps.arrivals import admit_prospects
 from caresim.engine.steps.attitudes import decay_boosts, recur_problems, update_attitudes
@@ -108,7 +109,7 @@ def build_world(config: CareConfig, policy: CarePolicy, env: simpy.Environment) 
         care_allowance=np.zeros((len(regions), programmes.n)),
         grade_thresholds=grade_thresholds(config),
         boost_rows={field: programmes.rows_with(effect) for field, effect in BOOST_EFFECTS.items()},
-        risk_reference=risk_reference(config, streams, segments.rate_churn_base),
+        reference=draw_reference(config, streams, segments),
     )
 
 
@@ -156,7 +157,7 @@ class CareModel(mesa.Model):
                 if count:
                     rng = world.streams[regions.stream(f"population/{name}", r)]
                     slots = world.add_subscribers(code, segment, count, rng, 0, True, r)
-                    draw_at_joining(world, slots, code, segment, r)
+                    draw_at_joining(world, slots, code, segment, r, 0)
                     world.state.stage[slots] = ACTIVE_STAGES[1]
         spec = self.config.population.ties
         for r in range(len(regions)):  # ties stay inside a region

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from caresim.config.response import ATTRIBUTES
 from caresim.config.schema import Population, Segment
 from caresim.lifecycle import CHANNELS, CHURNED, LOST, PRESALE
 
@@ -79,6 +80,11 @@ PROGRAMME_FIELDS: dict[str, tuple[type, float]] = {
     "log_bill_shock_boost": (np.float32, 0.0),
     "log_win_back_boost": (np.float32, 0.0),
     "latent_receptivity": (np.float32, 1.0),  # drawn at joining; attributes scale it when care lands
+    "target_rank": (np.float32, 1.0),  # place in the segment's targeting order (0 = first), for targeted policies
+}
+#: Fields with an attribute axis (``caresim.config.response.ATTRIBUTES``), stored attributes × slots.
+ATTRIBUTE_FIELDS: dict[str, tuple[type, float]] = {
+    "attributes_at_joining": (np.float32, 0.0),  # what an operator could observe when the subscriber joined
 }
 
 
@@ -96,6 +102,8 @@ class SubscriberState:
             self._resize(name, (capacity,), dtype, fill)
         for name, (dtype, fill) in PROGRAMME_FIELDS.items():
             self._resize(name, (self.n_programmes, capacity), dtype, fill)
+        for name, (dtype, fill) in ATTRIBUTE_FIELDS.items():
+            self._resize(name, (len(ATTRIBUTES), capacity), dtype, fill)
         self._capacity = capacity
 
     def _resize(self, name: str, shape: tuple[int, ...], dtype: type, fill: float) -> None:
@@ -114,13 +122,13 @@ class SubscriberState:
 
     def __getattr__(self, name: str) -> np.ndarray:
         # Views over the live slots: state.satisfaction is the array of every subscriber's satisfaction.
-        if name in FIELDS or name in PROGRAMME_FIELDS:
+        if name in FIELDS or name in PROGRAMME_FIELDS or name in ATTRIBUTE_FIELDS:
             return self.__dict__["_" + name][..., : self.__dict__["n"]]
         raise AttributeError(name)
 
     def __setattr__(self, name: str, value: object) -> None:
         # ``state.tenure += 1`` works in place on the view; copy anything else into the live slots.
-        if name in FIELDS or name in PROGRAMME_FIELDS:
+        if name in FIELDS or name in PROGRAMME_FIELDS or name in ATTRIBUTE_FIELDS:
             target = self.__dict__["_" + name][..., : self.__dict__["n"]]
             if value is not target:
                 target[...] = value

@@ -55,6 +55,7 @@ class SubscriberOutcomes:
     risk_score: np.ndarray  # standardised baseline churn risk at joining (caresim.engine.response)
     overpay_at_joining: np.ndarray  # share of the bill above the best-fitting plan, at joining
     overpay: np.ndarray  # the same at the end (0 once a contact moved them to a fitting plan)
+    attributes_at_joining: np.ndarray  # subscribers × ATTRIBUTES: what an operator could observe at joining
 
     @property
     def n(self) -> int:
@@ -75,23 +76,22 @@ class SubscriberOutcomes:
 class CareFlags:
     """Per programme (rows, catalogue order) and subscriber (columns): who met it, was assigned, received it.
 
-    *eligible*: met one of the programme's key moments while eligible; *assigned*: eligible and inside the
-    policy's coverage share (the coverage draw), whether or not capacity let the care arrive; *received*:
-    number of contacts received. Eligible but not assigned is the programme's control group.
+    *eligible*: met one of the programme's key moments while eligible; *assigned*: eligible and chosen by the
+    policy (the coverage draw, or the targeting order less its holdout), whether or not capacity let the care
+    arrive; *control*: eligible and kept from it at random (not covered by the draw, or the targeted holdout);
+    *received*: number of contacts received. Under a targeting rule, eligible subscribers outside the target
+    are in neither group.
     """
 
     eligible: np.ndarray
     assigned: np.ndarray
+    control: np.ndarray
     received: np.ndarray
 
     @property
     def treated(self) -> np.ndarray:
         """Assigned and received at least one contact."""
         return self.assigned & (self.received > 0)
-
-    @property
-    def control(self) -> np.ndarray:
-        return self.eligible & ~self.assigned
 
 
 @dataclass(frozen=True)
@@ -121,13 +121,25 @@ def record_of(world: World) -> RunRecord:
     """The record of a world's run so far (copies: the world may go on or be dropped)."""
     state = world.state
     ever = np.flatnonzero(state.ever_active)
-    subscribers = SubscriberOutcomes(
-        **{f.name: _frozen(getattr(state, _STATE_FIELDS.get(f.name, f.name))[ever]) for f in fields(SubscriberOutcomes)}
-    )
+    columns = {
+        f.name: getattr(state, _STATE_FIELDS.get(f.name, f.name))[ever]
+        for f in fields(SubscriberOutcomes)
+        if f.name != "attributes_at_joining"
+    }
+    columns["attributes_at_joining"] = np.ascontiguousarray(state.attributes_at_joining[:, ever].T)
+    subscribers = SubscriberOutcomes(**{name: _frozen(values) for name, values in columns.items()})
     eligible = state.ever_eligible[:, ever]
-    covered = state.cover_u[:, ever] < world.policy.shares[state.segment[ever]].T
+    segment = state.segment[ever]
+    assigned, control = np.zeros_like(eligible), np.zeros_like(eligible)
+    for p in range(eligible.shape[0]):
+        assigned[p], control[p] = world.policy.assignment(
+            p, segment, state.cover_u[p, ever], state.target_rank[p, ever]
+        )
     care = CareFlags(
-        eligible=_frozen(eligible), assigned=_frozen(eligible & covered), received=_frozen(state.received[:, ever])
+        eligible=_frozen(eligible),
+        assigned=_frozen(eligible & assigned),
+        control=_frozen(eligible & control),
+        received=_frozen(state.received[:, ever]),
     )
     return RunRecord(
         config=world.config,

@@ -21,64 +21,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caresim.config.response import ATTRIBUTES
-from caresim.config.schema import CareConfig, Segment
-from caresim.engine.behaviour import churn_hazard
-from caresim.engine.population import SubscriberState, draw_subscribers
-from caresim.lifecycle import CHANNELS
+from caresim.config.schema import Segment
+from caresim.engine.attributes import attribute_rows, log_baseline_risk
+from caresim.engine.targeting import rank_new_subscribers
 
 if TYPE_CHECKING:
     from caresim.engine.world import World
 
-#: Channels counted as digital for the ``digital_channel`` attribute.
-DIGITAL_CHANNELS = np.array([name in ("web", "sms", "wap", "terminal") for name in CHANNELS])
-#: Subscribers drawn (over all segments) to standardise baseline risk.
-N_RISK_REFERENCE = 20_000
 
-
-def log_baseline_risk(config: CareConfig, state: SubscriberState, slots: slice, rate_base: np.ndarray) -> np.ndarray:
-    """Log churn hazard of ``slots`` at joining, before care, season, competitors and ties."""
-    contract = state.contract_months[slots] > 0
-    hazard = churn_hazard(
-        config.behaviour.churn,
-        rate_base=rate_base[state.segment[slots]],
-        satisfaction=state.satisfaction[slots],
-        loyalty=state.loyalty[slots],
-        tenure_months=state.tenure[slots],
-        in_contract=contract,
-        contract_ends_now=np.zeros(len(contract), dtype=bool),
-        in_retention=np.zeros(len(contract), dtype=bool),
-        competitor_pressure=0.0,
-        share_ties_churned=0.0,
-        rel_season=1.0,
-    )
-    return np.log(np.maximum(hazard, 1e-12))
-
-
-def risk_reference(config: CareConfig, streams, rate_base: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of log baseline risk over a sample of the configured initial base.
-
-    The sample is drawn from streams of its own (``risk_reference/<segment>``), the same for the whole base
-    and for any region alone, so a subscriber's standardised risk does not depend on which regions run.
-    """
-    segments = config.population.segments
-    total = sum(segment.size for segment in segments.values())
-    if total == 0:
-        return 0.0, 1.0
-    sample = SubscriberState(0, capacity=N_RISK_REFERENCE + len(segments))
-    logs = []
-    for code, (name, segment) in enumerate(segments.items()):
-        count = int(np.ceil(N_RISK_REFERENCE * segment.size / total))
-        if count == 0:
-            continue
-        slots = sample.allocate(count)
-        draw_subscribers(sample, slots, code, segment, streams[f"risk_reference/{name}"], 0, True)
-        logs.append(log_baseline_risk(config, sample, slots, rate_base))
-    values = np.concatenate(logs)
-    return float(values.mean()), float(max(values.std(), 1e-9))
-
-
-def draw_at_joining(world: World, slots: slice, code: int, segment: Segment, region: int) -> None:
+def draw_at_joining(world: World, slots: slice, code: int, segment: Segment, region: int, month: int) -> None:
     """Draw plan fit and latent receptivity for new slots of segment ``code``, and their standardised risk.
 
     Each draw comes from a stream of its own per segment (and region), so the draws depend only on the
@@ -95,9 +46,14 @@ def draw_at_joining(world: World, slots: slice, code: int, segment: Segment, reg
     else:
         amount = np.zeros(count)
     state.overpay[slots] = state.overpay_at_joining[slots] = np.where(poor, amount, 0.0)
-    mean, sd = world.risk_reference
-    risk = (log_baseline_risk(world.config, state, slots, world.segments.rate_churn_base) - mean) / sd
+    reference = world.reference
+    risk = log_baseline_risk(world.config, state, slots, world.segments.rate_churn_base) - reference.risk_mean
+    risk /= reference.risk_sd
     state.risk_score[slots] = risk
+    state.attributes_at_joining[:, slots] = attribute_rows(
+        state, slots, month, world.segments.revenue_mean, world.config.behaviour.churn.satisfaction_ref, True
+    )
+    rank_new_subscribers(world, slots, code)
     latent = {
         kind: streams[regions.stream(f"receptivity/{kind}/{name}", region)].standard_normal(count)
         for kind in world.programmes.response.kinds
@@ -110,19 +66,9 @@ def draw_at_joining(world: World, slots: slice, code: int, segment: Segment, reg
 
 def attributes(world: World, slots: np.ndarray, month: int) -> np.ndarray:
     """The observable attributes of ``slots`` now, one row per name in ``ATTRIBUTES``."""
-    state = world.state
-    in_contract = state.in_contract[slots]
-    rows = {
-        "tenure": np.log1p(state.tenure[slots] / 12.0),
-        "out_of_contract": (~in_contract).astype(float),
-        "months_to_contract_end": np.where(in_contract, np.maximum(state.contract_end[slots] - month, 0), 0),
-        "value": np.log(np.maximum(state.revenue[slots], 1e-9) / world.segments.revenue_mean[state.segment[slots]]),
-        "overpay": state.overpay[slots].astype(float),
-        "satisfaction": state.satisfaction[slots] - world.config.behaviour.churn.satisfaction_ref,
-        "complaints": np.log1p(state.complaints[slots]),
-        "digital_channel": DIGITAL_CHANNELS[state.channel[slots]].astype(float),
-    }
-    return np.array([rows[name] for name in ATTRIBUTES], dtype=float).reshape(len(ATTRIBUTES), len(slots))
+    return attribute_rows(
+        world.state, slots, month, world.segments.revenue_mean, world.config.behaviour.churn.satisfaction_ref
+    )
 
 
 def receptivity(world: World, code: int, slots: np.ndarray, month: int) -> np.ndarray:

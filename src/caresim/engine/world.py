@@ -12,6 +12,7 @@ import numpy as np
 import simpy
 
 from caresim.config.schema import CareConfig, Segment
+from caresim.engine.attributes import Reference
 from caresim.engine.market import MonthConditions
 from caresim.engine.policy import CarePolicy
 from caresim.engine.population import SegmentTable, SubscriberState, draw_subscribers
@@ -44,8 +45,10 @@ class World:
     care_allowance: np.ndarray  # per region and programme: capacity carried to the next delivery
     grade_thresholds: dict[str, float]
     boost_rows: dict[str, np.ndarray]  # boost field -> programmes that ever change it
-    risk_reference: tuple[float, float]  # mean and sd of log baseline churn risk, to standardise it
+    reference: Reference  # a sample of the configured base: standardises risk, orders segments for targeting
     conditions: MonthConditions | None = field(default=None)
+    uplift_reference: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (programme, segment) -> sorted
+    # predicted uplift of the segment's reference sample, for ranking under target uplift
 
     def add_subscribers(
         self, code: int, segment: Segment, count: int, rng: np.random.Generator, month: int, initial: bool, region: int

@@ -90,10 +90,12 @@ def _n_runs(config: CareConfig, n_scenarios: int, n_verified: int) -> int:
 def todays_practice(config: CareConfig) -> dict[str, dict[str, float]]:
     """The config's own policy as a coverage ``{programme: {segment: share}}`` (only what it covers)."""
     policy = CarePolicy.from_mapping(config.policy, tuple(config.population.segments), tuple(config.catalogue))
-    return {
-        p: {s: x for s, x in shares.items() if x > 0}
-        for p, shares in policy.to_mapping().items()
-        if any(shares.values())
+    return {  # the shares only: the planner's coverage is drawn at random within a segment
+        programme: {
+            segment: float(policy.shares[s, p]) for s, segment in enumerate(policy.segments) if policy.shares[s, p] > 0
+        }
+        for p, programme in enumerate(policy.programmes)
+        if policy.shares[:, p].any()
     }
 
 

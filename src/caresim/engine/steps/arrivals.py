@@ -54,7 +54,7 @@ def _admit(
     if count == 0:
         return
     slots = world.add_subscribers(code, segment, count, rng, month, False, region)
-    draw_at_joining(world, slots, code, segment, region)
+    draw_at_joining(world, slots, code, segment, region, month)
     draws = rng.random((count, 4 + len(ACTIVATION_STEPS)))
     index = np.arange(slots.start, slots.stop)
     # visits: all prospects learn; triers have the first experience and assess the fit; those whose
