@@ -5,6 +5,7 @@
     caresim --multirun scenario=baseline,price_war run.seed=1,2   # outputs/sweeps/<id>/<point>, sweep.parquet
     caresim mode=plan planner.budget=2e6          # pilot, optimise, verify and adjust a care plan
     caresim mode=calibrate calibration=telco      # fit the population to a customer table or published rates
+    caresim mode=uplift uplift.programme=retention_offer   # learn who a programme helps (pilot or campaign CSV)
 
 Bad input ends with one line on stderr naming the key, exit status 2, and nothing written.
 """
@@ -28,6 +29,7 @@ from caresim.config.loading import build_config, check_overrides, conf_dir, for_
 from caresim.config.schema import CareConfig
 from caresim.planning import plan
 from caresim.planning.report import render as render_plan
+from caresim.planning.uplift_job import train_uplift
 from caresim.results.summary import render
 from caresim.simulation import simulate
 from caresim.sweeps.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
@@ -60,7 +62,7 @@ def _task(cfg: DictConfig) -> None:
     except ConfigError as error:
         _fail(str(error))
         return
-    suffix = {"plan": "-plan", "calibrate": "-calibrate"}.get(config.mode, "")
+    suffix = {"plan": "-plan", "calibrate": "-calibrate", "uplift": "-uplift"}.get(config.mode, "")
     if hydra_config.mode == RunMode.MULTIRUN:  # a sweep point: a fixed folder, skipped when already finished
         folder = Path(hydra_config.sweep.dir) / point_name(overrides, hydra_config.sweep.dir)
         total = os.environ.get(POINTS_VARIABLE, "?")
@@ -83,7 +85,14 @@ def _task(cfg: DictConfig) -> None:
     if config.mode == "calibrate":
         _calibrate(config, folder, overrides)
         return
-    results = simulate(config)
+    if config.mode == "uplift":
+        _uplift(config, folder, overrides)
+        return
+    try:
+        results = simulate(config)
+    except ConfigError as error:  # found only when the run starts (e.g. a model file named in uplift.models)
+        _fail(str(error))
+        return
     written = _write(lambda target: results.write(target, config.run.formats, overrides), folder, config, suffix)
     _report(config, written)
     print(render(results, str(written)))
@@ -98,6 +107,18 @@ def _plan(config: CareConfig, folder: Path, overrides: list[str]) -> None:
     written = _write(lambda target: report.write(target, overrides), folder, config, "-plan")
     _report(config, written)
     print(render_plan(report, str(written)))
+
+
+def _uplift(config: CareConfig, folder: Path, overrides: list[str]) -> None:
+    """Train and judge an uplift model; a bad campaign table ends in one line before anything is written."""
+    try:
+        report = train_uplift(config)
+    except (ConfigError, ValueError) as error:
+        _fail(str(error))
+        return
+    written = _write(lambda target: report.write(target, overrides), folder, config, "-uplift")
+    print(report.summary())
+    print(f"model and tables written to {written}; name it in uplift.models.{config.uplift.programme} to target by it")
 
 
 def _calibrate(config: CareConfig, folder: Path, overrides: list[str]) -> None:

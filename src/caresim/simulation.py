@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
+import joblib
 from tqdm import tqdm
 
+from caresim.config.errors import ConfigError
 from caresim.config.schema import CareConfig
 from caresim.engine.agents import AgentRule
 from caresim.engine.model import CareModel
@@ -31,13 +34,32 @@ def resolve_policy(config: CareConfig, policy: CarePolicy | Mapping[str, object]
     """The policy to run: the given one, a mapping in config form, or the config's own ``policy``."""
     segments, programmes = tuple(config.population.segments), tuple(config.catalogue)
     holdout = config.evaluation.holdout_share
-    if policy is None:
-        return CarePolicy.from_mapping(config.policy, segments, programmes, holdout=holdout)
     if isinstance(policy, CarePolicy):
         if policy.segments != segments or policy.programmes != programmes:
             raise ValueError("policy segments/programmes do not match the config's")
         return policy
-    return CarePolicy.from_mapping(policy, segments, programmes, holdout=holdout)
+    scorers = load_scorers(config.uplift.models)
+    mapping = config.policy if policy is None else policy
+    return CarePolicy.from_mapping(mapping, segments, programmes, holdout=holdout, scorers=scorers)
+
+
+def load_scorers(models: Mapping[str, str]) -> dict[str, object]:
+    """The trained uplift models named in ``uplift.models`` (a model.joblib, or the ``mode=uplift`` folder
+    holding it). Only load files you trust: joblib files are pickles."""
+    scorers = {}
+    for programme, where in models.items():
+        path = Path(where)
+        path = path / "model.joblib" if path.is_dir() else path
+        if not path.is_file():
+            raise ConfigError(f"uplift.models.{programme}: no such model file: {path}")
+        try:
+            model = joblib.load(path)
+        except Exception as error:  # a truncated or foreign file
+            raise ConfigError(f"uplift.models.{programme}: {path} is not a saved uplift model ({error})") from None
+        if not hasattr(model, "predict_uplift"):
+            raise ConfigError(f"uplift.models.{programme}: {path} is not a saved uplift model")
+        scorers[programme] = model
+    return scorers
 
 
 def build_model(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from caresim.config.calibration import Calibration
 from caresim.config.planner import Planner
 from caresim.config.response import OverContact, PlanFit, Prompting, Response
+from caresim.config.uplift import Uplift
 from caresim.lifecycle import CHANNELS, DESKS, GRADES, STAGES, TRIGGERS
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -463,13 +464,15 @@ class CareConfig(Strict):
     )
     run: Run = Run()
     evaluation: Evaluation = Evaluation()
-    mode: Literal["simulate", "plan", "calibrate"] = Field(
+    mode: Literal["simulate", "plan", "calibrate", "uplift"] = Field(
         "simulate",
         description="simulate: run the policy; plan: pilot, optimise, verify and adjust a care plan; "
-        "calibrate: fit the population to a customer table or published churn rates",
+        "calibrate: fit the population to a customer table or published churn rates; uplift: learn who a "
+        "programme helps from a simulated pilot or a campaign table",
     )
     planner: Planner = Planner()
     calibration: Calibration = Calibration()
+    uplift: Uplift = Uplift()
 
     @model_validator(mode="after")
     def _names_exist(self) -> CareConfig:
@@ -498,6 +501,11 @@ class CareConfig(Strict):
             if isinstance(share, dict):
                 check(list(share), f"policy.{name}")
         self._planner_names_exist(check)
+        for name in [self.uplift.programme, *self.uplift.models]:
+            if name is not None and name not in self.catalogue:
+                raise ValueError(f"uplift: unknown programme '{name}'; known programmes: {sorted(self.catalogue)}")
+        if self.mode == "uplift" and self.uplift.programme is None:
+            raise ValueError("uplift.programme: mode=uplift needs the programme whose uplift to learn")
         if self.run.regions is not None and not self.run.regions:
             raise ValueError("run.regions: name at least one region, or null for all")
         for name in self.run.regions or []:

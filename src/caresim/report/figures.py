@@ -275,3 +275,19 @@ def calibration_errors(targets: pd.DataFrame) -> Figure:
     ax.set_title("Calibration: each target against its tolerance")
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def qini_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], title: str) -> Figure:
+    """Qini curves (``name -> (fraction targeted, curve, random line)``): incremental customers kept against the
+    share targeted, highest predicted first; the straight line is targeting at random."""
+    fig, (ax,) = _figure()
+    for name, (fraction, curve, _line) in curves.items():
+        ax.plot(fraction, curve, label=name)
+    fraction, _curve, line = next(iter(curves.values()))
+    ax.plot(fraction, line, color="#888888", linestyle="--", label="random order")
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("share of customers targeted, highest score first")
+    ax.set_ylabel("incremental customers kept")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
