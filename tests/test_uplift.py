@@ -173,6 +173,7 @@ def _campaign_csv(path, n: int = 8000, seed: int = 3) -> None:
 
 CAMPAIGN_KEYS = [
     "uplift.programme=retention_offer",
+    "uplift.verify_shares=[]",
     "uplift.columns={treated: group, churned: left, segment: seg,"
     " attributes: {tenure: months, out_of_contract: flexible}}",
     "uplift.treated_labels={yes: [T], no: [C]}",
@@ -243,3 +244,21 @@ def test_a_trained_model_is_used_by_a_policy_in_config(tmp_path):
         tmp_path, "policy.loyalty_reward={share: 0.5, target: uplift}", "uplift.models={loyalty_reward: nowhere}"
     )
     assert missing.returncode == 2 and "uplift.models.loyalty_reward: no such model file" in missing.stderr
+
+
+def test_the_uplift_job_compares_targeting_rules_by_simulation():
+    from caresim import validate
+    from caresim.planning.uplift_job import train_uplift
+
+    config = tiny_config(n_subscribers=30_000, n_months=12, edit=_call({"digital_channel": -5.0}, 0.3))
+    data = config.model_dump()
+    data["mode"] = "uplift"
+    data["uplift"] |= {"programme": "call", "verify_shares": [0.3], "verify_replications": 2}
+    report = train_uplift(validate(data))
+    assert report.qini.low > 0, report.summary()  # the digital half does not respond: learnable
+    rules = report.targeting.set_index("target")
+    assert list(rules.index) == ["random", "risk", "uplift"] and (rules["n_seeds"] == 2).all()
+    assert rules.loc["uplift", "kept"] > 1.2 * rules.loc["random", "kept"]
+    # equal shares give spends within 15% of each other (the targeted churn or stay at different rates)
+    assert rules["spend"].max() < 1.15 * rules["spend"].min()
+    assert "targeting by simulation" in report.summary()

@@ -64,6 +64,12 @@ class Uplift(_Strict):
     columns: CampaignColumns = CampaignColumns()
     treated_labels: Labels = Field(default_factory=_yes_no, description="labels of the treated column")
     churned_labels: Labels = Field(default_factory=_yes_no, description="labels of the churned column")
+    verify_shares: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
+        default_factory=lambda: [0.3],
+        description="shares at which the trained model's targeting is compared with risk and random targeting "
+        "by simulation on fresh seeds (empty: no comparison)",
+    )
+    verify_replications: Annotated[int, Field(ge=2)] = Field(3, description="fresh seeds of that comparison")
     models: dict[str, str] = Field(
         default_factory=dict,
         description="programme -> a trained model (model.joblib, or the mode=uplift folder holding it) for a policy "

@@ -20,8 +20,11 @@ import pandas as pd
 import yaml
 
 from caresim.config.schema import CareConfig
+from caresim.engine.policy import CarePolicy
 from caresim.planning.campaign import read_campaign
 from caresim.planning.uplift import Qini, UpliftModel, fit_uplift, qini, training_data
+from caresim.results.costs import care_costs
+from caresim.results.intervals import t_interval
 from caresim.results.manifest import manifest
 from caresim.results.run import write_folder
 from caresim.simulation import run_record
@@ -39,6 +42,7 @@ class UpliftReport:
     qini: Qini
     risk_qini: Qini | None  # ordering by baseline churn risk, on the same test customers (simulated pilot only)
     deciles: pd.DataFrame
+    targeting: pd.DataFrame  # the comparison of targeting rules by simulation (empty when not run)
     seconds: float
 
     def summary(self) -> str:
@@ -54,6 +58,17 @@ class UpliftReport:
             lines.append(
                 f"  ordering by baseline churn risk instead: {r.coefficient:+.4f} [{r.low:+.4f}, {r.high:+.4f}]"
             )
+        if not self.targeting.empty:
+            lines.append(
+                "  targeting by simulation on fresh seeds (mean of the seeds [95% interval]; kept and net value"
+                " against no care on the same seeds):"
+            )
+            for row in self.targeting.itertuples():
+                lines.append(
+                    f"    share {row.share:.0%} by {row.target:<7} spend {row.spend:>12,.0f}  kept {row.kept:>8,.0f} "
+                    f"[{row.kept_low:,.0f}, {row.kept_high:,.0f}]  net value {row.net_value:>13,.0f} "
+                    f"[{row.net_value_low:,.0f}, {row.net_value_high:,.0f}]"
+                )
         return "\n".join(lines)
 
     def write(self, folder: str | Path, overrides: list[str] | None = None) -> Path:
@@ -84,7 +99,10 @@ class UpliftReport:
                 f"Qini: {self.model.programme}, test customers",
             )
             files["qini.png"] = png_bytes(figure)
-        return write_folder(folder, {"qini": qini_table, "deciles": self.deciles}, files, self.config.run.formats)
+        tables = {"qini": qini_table, "deciles": self.deciles}
+        if not self.targeting.empty:
+            tables["targeting"] = self.targeting
+        return write_folder(folder, tables, files, self.config.run.formats)
 
 
 def _dumped(model: UpliftModel) -> bytes:
@@ -122,6 +140,7 @@ def train_uplift(config: CareConfig, progress: bool | None = None) -> UpliftRepo
     predicted = model.predict_uplift(features[:, test])
     curve = qini(predicted, treated[test], retained[test], seed=config.run.seed)
     risk_curve = None if risk is None else qini(risk[test], treated[test], retained[test], seed=config.run.seed)
+    targeting = compare_targeting(config, model, progress) if settings.verify_shares else pd.DataFrame()
     return UpliftReport(
         config=config,
         source=source,
@@ -131,6 +150,7 @@ def train_uplift(config: CareConfig, progress: bool | None = None) -> UpliftRepo
         qini=curve,
         risk_qini=risk_curve,
         deciles=uplift_by_decile(predicted, treated[test], retained[test]),
+        targeting=targeting,
         seconds=time.perf_counter() - started,
     )
 
@@ -153,3 +173,47 @@ def uplift_by_decile(predicted: np.ndarray, treated: np.ndarray, retained: np.nd
             }
         )
     return pd.DataFrame(rows)
+
+
+RULES = ("random", "risk", "uplift")
+
+
+def compare_targeting(config: CareConfig, model: UpliftModel, progress: bool | None = None) -> pd.DataFrame:
+    """Simulate the programme alone at each of ``uplift.verify_shares`` under random, risk and uplift targeting,
+    and with no care, on fresh seeds (common random numbers within a seed): spend, subscribers kept and net
+    value (margin on revenue billed within the horizon, less spend) against no care, with t-intervals."""
+    settings = config.uplift
+    programme = settings.programme
+    segments, programmes = tuple(config.population.segments), tuple(config.catalogue)
+    rows = []
+    for k in range(settings.verify_replications):
+        seed = config.run.seed + 10_000 + k  # apart from the pilot's seed and the planner's
+        fresh = config.model_copy(update={"run": config.run.model_copy(update={"seed": seed})})
+        none = run_record(fresh, CarePolicy.none(segments, programmes), progress)
+        for share in settings.verify_shares:
+            for rule in RULES:
+                policy = CarePolicy.from_mapping(
+                    {programme: {"share": share, "target": rule}},
+                    segments,
+                    programmes,
+                    holdout=config.evaluation.holdout_share,
+                    scorers={programme: model},
+                )
+                record = run_record(fresh, policy, progress)
+                spend = float(care_costs(record).total.sum())
+                margin = record.segments.margin[record.subscribers.segment]
+                gained = float((margin * (record.subscribers.revenue_total - none.subscribers.revenue_total)).sum())
+                kept = float((none.subscribers.churned.sum() - record.subscribers.churned.sum()) * record.scale)
+                rows.append(
+                    {"seed": seed, "share": share, "target": rule, "spend": spend, "kept": kept,
+                     "net_value": gained * record.scale - spend}
+                )  # fmt: skip
+    runs = pd.DataFrame(rows)
+    summary = []
+    for (share, rule), group in runs.groupby(["share", "target"], sort=False):
+        row = {"share": share, "target": rule, "n_seeds": len(group), "spend": group["spend"].mean()}
+        for measure in ("kept", "net_value"):
+            mean, low, high = t_interval(group[measure], config.evaluation.confidence)
+            row |= {measure: mean, f"{measure}_low": low, f"{measure}_high": high}
+        summary.append(row)
+    return pd.DataFrame(summary)
