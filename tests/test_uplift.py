@@ -214,7 +214,7 @@ def _cli(tmp_path, *args: str):
         ("X,N,12,1,mid_flex", "column 'group', data row 2 (file line 3): 'X' is neither yes ['T'] nor no ['C']"),
         ("T,N,-4,1,mid_flex", "column 'months', data row 2 (file line 3): tenure '-4' is not months from 0 to 1200"),
         ("T,N,12,1,vip", "column 'seg', data row 2 (file line 3): unknown segment 'vip'"),
-        ("T,N,12", "file line 3 has 3 fields, the header 5"),
+        ("T,N,12", "data row 2 (file line 3) has 3 fields, the header 5"),
     ],
 )
 def test_a_bad_campaign_table_is_refused_in_one_line_naming_column_and_row(tmp_path, row, expected):

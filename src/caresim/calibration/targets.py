@@ -8,7 +8,6 @@ A cross-section is a frame with one row per customer and the columns ``tenure`` 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import pandas as pd
 
 from caresim.config.calibration import Calibration, CellFigures, Figure, TableFigures
 from caresim.config.errors import ConfigError
+from caresim.config.tables import check_shape, require_columns
+from caresim.config.tables import where as cell
 
 QUARTILES = (0.25, 0.5, 0.75)
 QUARTILE_GROUPS = ("25%", "50%", "75%")
@@ -55,8 +56,7 @@ def read_table(path: str | Path, calibration: Calibration) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise TableError(f"calibration.table: no such file: {path}")
-    _check_header(path)
-    _check_rows(path)
+    check_shape(path, TableError)
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
@@ -64,18 +64,11 @@ def read_table(path: str | Path, calibration: Calibration) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise TableError(f"calibration.table: {path}: the file is empty (no header, no rows)") from None
     columns = calibration.columns
-    for key in ("tenure", "contract", "churned", "monthly_charge"):
-        name = getattr(columns, key)
-        if name not in raw.columns:
-            raise TableError(
-                f"{path}: column '{name}' (calibration.columns.{key}) is missing from the header (file line 1); "
-                f"the table's columns: {list(raw.columns)[:30]}"
-            )
-    if raw.empty:
-        raise TableError(f"{path}: the table has a header but no data rows")
+    keys = ("tenure", "contract", "churned", "monthly_charge")
+    require_columns(path, raw, {f"calibration.columns.{key}": getattr(columns, key) for key in keys}, TableError)
 
     def where(column: str) -> Callable[[int], str]:
-        return lambda row: f"{path}: column '{column}', data row {row + 1} (file line {row + 2})"
+        return lambda row: cell(path, column, row)
 
     tenure = _numbers(raw[columns.tenure], 1200, True, "tenure", "a whole number of months", where(columns.tenure))
     charge = _numbers(
@@ -122,27 +115,6 @@ def _numbers(
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise TableError(f"{where(row)}: {what} {stripped.iloc[row]!r} is not {kind} from 0 to {upper:g}")
     return values
-
-
-def _check_header(path: Path) -> None:
-    """Refuse a header that names a column twice."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as stream:
-        header = [name.strip() for name in next(csv.reader(stream), [])]
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise TableError(f"{path}: column {repeated[0]!r} appears more than once in the header (file line 1)")
-
-
-def _check_rows(path: Path) -> None:
-    """Refuse a row with more or fewer fields than the header (pandas would shift or drop values)."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as stream:
-        rows = csv.reader(stream)
-        header = next(rows, [])
-        for line, row in enumerate(rows, start=2):
-            if row and len(row) != len(header):
-                raise TableError(
-                    f"{path}: data row {line - 1} (file line {line}) has {len(row)} fields, the header {len(header)}"
-                )
 
 
 # ---------------------------------------------------------------- figures of a cross-section

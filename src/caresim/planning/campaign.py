@@ -10,7 +10,6 @@ the row.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import pandas as pd
 from caresim.config.errors import ConfigError
 from caresim.config.response import ATTRIBUTES
 from caresim.config.schema import CareConfig
+from caresim.config.tables import check_shape, require_columns, where
 from caresim.config.uplift import Labels
 
 #: Allowed range of each attribute in natural units, and what a value must be.
@@ -50,14 +50,7 @@ def read_campaign(path: str | Path, config: CareConfig) -> tuple[np.ndarray, np.
     if columns.segment is not None:
         wanted["uplift.columns.segment"] = columns.segment
     wanted |= {f"uplift.columns.attributes.{name}": column for name, column in columns.attributes.items()}
-    for key, column in wanted.items():
-        if column not in raw.columns:
-            raise CampaignError(
-                f"{path}: column '{column}' ({key}) is missing from the header (file line 1); "
-                f"the table's columns: {list(raw.columns)[:30]}"
-            )
-    if raw.empty:
-        raise CampaignError(f"{path}: the table has a header but no data rows")
+    require_columns(path, raw, wanted, CampaignError)
     treated = _yes_no(raw[columns.treated], settings.treated_labels, path, columns.treated, "uplift.treated_labels")
     churned = _yes_no(raw[columns.churned], settings.churned_labels, path, columns.churned, "uplift.churned_labels")
     segment_names = list(config.population.segments)
@@ -69,7 +62,7 @@ def read_campaign(path: str | Path, config: CareConfig) -> tuple[np.ndarray, np.
         if unknown.any():
             row = int(np.flatnonzero(unknown.to_numpy())[0])
             raise CampaignError(
-                f"{_where(path, columns.segment, row)}: unknown segment {text.iloc[row]!r}; known segments: "
+                f"{where(path, columns.segment, row)}: unknown segment {text.iloc[row]!r}; known segments: "
                 f"{segment_names}"
             )
         segment = text.map(segment_names.index).to_numpy(dtype=int)
@@ -98,25 +91,15 @@ def _features(natural: dict[str, np.ndarray], segment: np.ndarray, config: CareC
 
 
 def _read(path: Path) -> pd.DataFrame:
-    with path.open(newline="", encoding="utf-8", errors="replace") as stream:
-        reader = csv.reader(stream)
-        header = [name.strip() for name in next(reader, [])]
-        if not header:
-            raise CampaignError(f"uplift.campaign: {path}: the file is empty (no header, no rows)")
-        repeated = sorted({name for name in header if header.count(name) > 1})
-        if repeated:
-            raise CampaignError(f"{path}: column {repeated[0]!r} appears more than once in the header (file line 1)")
-        for line, row in enumerate(reader, start=2):
-            if len(row) != len(header):
-                raise CampaignError(f"{path}: file line {line} has {len(row)} fields, the header {len(header)}")
+    if path.stat().st_size == 0:
+        raise CampaignError(f"uplift.campaign: {path}: the file is empty (no header, no rows)")
+    check_shape(path, CampaignError)
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise CampaignError(f"uplift.campaign: {path}: not a readable CSV ({str(error).splitlines()[0]})") from None
-
-
-def _where(path: Path, column: str, row: int) -> str:
-    return f"{path}: column '{column}', data row {row + 1} (file line {row + 2})"
+    except pd.errors.EmptyDataError:
+        raise CampaignError(f"uplift.campaign: {path}: the file is empty (no header, no rows)") from None
 
 
 def _yes_no(text: pd.Series, labels: Labels, path: Path, column: str, key: str) -> np.ndarray:
@@ -125,8 +108,7 @@ def _yes_no(text: pd.Series, labels: Labels, path: Path, column: str, key: str) 
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise CampaignError(
-            f"{_where(path, column, row)}: {stripped.iloc[row]!r} is neither yes {labels.yes} nor no {labels.no} "
-            f"({key})"
+            f"{where(path, column, row)}: {stripped.iloc[row]!r} is neither yes {labels.yes} nor no {labels.no} ({key})"
         )
     return stripped.isin(labels.yes).to_numpy()
 
@@ -138,5 +120,5 @@ def _numbers(text: pd.Series, attribute: str, path: Path, column: str) -> np.nda
     bad = ~np.isfinite(values) | (values < low) | (values > high)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise CampaignError(f"{_where(path, column, row)}: {attribute} {stripped.iloc[row]!r} is not {kind}")
+        raise CampaignError(f"{where(path, column, row)}: {attribute} {stripped.iloc[row]!r} is not {kind}")
     return values
