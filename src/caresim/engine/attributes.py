@@ -1,7 +1,7 @@
 """What an operator can observe about a subscriber, baseline churn risk, and the reference sample.
 
-The reference sample is drawn from streams of its own, so that standardised risk and the targeting order of
-a segment are the same for the whole base and for any region simulated alone.
+The reference sample is drawn from streams of its own, so that standardised risk is the same for the whole
+base and for any region simulated alone.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from caresim.lifecycle import CHANNELS
 
 #: Channels counted as digital for the ``digital_channel`` attribute.
 DIGITAL_CHANNELS = np.array([name in ("web", "sms", "wap", "terminal") for name in CHANNELS])
-#: Subscribers drawn (over all segments) to standardise baseline risk and order segments for targeting.
+#: Subscribers drawn (over all segments) to standardise baseline risk.
 N_RISK_REFERENCE = 20_000
 
 
@@ -57,13 +57,13 @@ def attribute_rows(
     contract = state.contract_months[slots]
     in_contract = (contract > 0) if joining else state.in_contract[slots]
     left = state.contract_end[slots] - month
-    if joining:
-        left = np.where(state.in_contract[slots], left, contract)
+    if joining:  # a prospect signing in its joining month has contract − 1 months left at that month's end
+        left = np.where(state.in_contract[slots], left, contract - 1)
     rows = {
         "tenure": np.log1p(state.tenure[slots] / 12.0),
         "out_of_contract": (~in_contract).astype(float),
         "months_to_contract_end": np.where(in_contract, np.maximum(left, 0), 0),
-        "value": np.log(np.maximum(state.revenue[slots], 1e-9) / revenue_mean[state.segment[slots]]),
+        "value": log_value(state.revenue[slots], revenue_mean[state.segment[slots]]),
         "overpay": state.overpay[slots].astype(float),
         "satisfaction": state.satisfaction[slots] - satisfaction_ref,
         "complaints": np.log1p(state.complaints[slots]),
@@ -73,16 +73,20 @@ def attribute_rows(
     return np.array([rows[name] for name in ATTRIBUTES], dtype=float).reshape(len(ATTRIBUTES), count)
 
 
+def log_value(revenue: np.ndarray, segment_mean: np.ndarray | float) -> np.ndarray:
+    """log(revenue / segment mean revenue); 0 in a segment whose mean revenue is 0."""
+    mean = np.broadcast_to(np.asarray(segment_mean, dtype=float), np.shape(revenue))
+    ratio = np.divide(np.maximum(revenue, 1e-9), mean, out=np.ones(np.shape(revenue)), where=mean > 0)
+    return np.log(ratio)
+
+
 @dataclass(frozen=True)
 class Reference:
-    """A sample of the configured initial base, drawn from streams of its own: what standardises baseline risk
-    and orders a segment's subscribers for targeting, the same for the whole base and any region alone."""
+    """A sample of the configured initial base, drawn from streams of its own: what standardises baseline risk,
+    the same for the whole base and any region alone."""
 
     risk_mean: float  # of log baseline risk, over the whole sample
     risk_sd: float
-    risk: tuple[np.ndarray, ...]  # per segment: sorted standardised risk
-    value: tuple[np.ndarray, ...]  # per segment: sorted log(revenue / segment mean)
-    features: tuple[np.ndarray, ...]  # per segment: features at joining (ATTRIBUTES rows, then the segment code)
 
 
 def draw_reference(config: CareConfig, streams, segments: SegmentTable) -> Reference:
@@ -91,24 +95,13 @@ def draw_reference(config: CareConfig, streams, segments: SegmentTable) -> Refer
     total = sum(segment.size for segment in population.values())
     counts = [int(np.ceil(N_RISK_REFERENCE * s.size / total)) if total else 0 for s in population.values()]
     sample = SubscriberState(0, capacity=sum(counts) + 1)
-    logs, values, features = [], [], []
+    logs = []
     for code, ((name, segment), count) in enumerate(zip(population.items(), counts, strict=True)):
         slots = sample.allocate(count)
         if count:
             draw_subscribers(sample, slots, code, segment, streams[f"risk_reference/{name}"], 0, True)
         logs.append(log_baseline_risk(config, sample, slots, segments.rate_churn_base))
-        values.append(np.sort(np.log(sample.revenue[slots] / max(segment.revenue_per_month, 1e-9))))
-        rows = attribute_rows(
-            sample, slots, 0, segments.revenue_mean, config.behaviour.churn.satisfaction_ref, joining=True
-        )
-        features.append(np.vstack([rows, np.full((1, count), code, dtype=float)]))
     pooled = np.concatenate(logs) if logs else np.zeros(0)
     mean = float(pooled.mean()) if len(pooled) else 0.0
     sd = float(max(pooled.std(), 1e-9)) if len(pooled) else 1.0
-    return Reference(
-        risk_mean=mean,
-        risk_sd=sd,
-        risk=tuple(np.sort((log - mean) / sd) for log in logs),
-        value=tuple(values),
-        features=tuple(features),
-    )
+    return Reference(risk_mean=mean, risk_sd=sd)

@@ -6,10 +6,12 @@ This is the plain-data meeting point of simulator and optimiser: a plan becomes 
 - ``random`` (the default): subscriber *i* is covered by programme *p* when its fixed draw ``u[i, p]`` is
   below the share for its segment, so raising a share only adds subscribers, and the uncovered subscribers
   who were eligible form the control group.
-- ``risk``, ``value``, ``uplift``: the segment's subscribers are ordered by baseline churn risk, by value or
-  by predicted uplift (highest first), and the first ``share`` of the order is *targeted*; a random
-  ``holdout`` of the targeted is kept from the care as their control group, so the evaluation stays a
-  randomised comparison (the effect on the targeted).
+- ``risk``, ``value``, ``uplift``: at each key moment the segment's eligible subscribers are ordered by
+  baseline churn risk, by value or by predicted uplift at joining (highest first), and the first ``share`` of
+  the order is *targeted*; a fixed random ``holdout`` of subscribers is kept from the care as the targeted's
+  control group, so the evaluation stays a randomised comparison (the effect on the targeted). At the same
+  share a targeted rule therefore treats ``1 − holdout`` as many as random coverage does:
+  ``equal_spend_share`` gives random coverage the share that treats as many.
 """
 
 from __future__ import annotations
@@ -25,6 +27,20 @@ from caresim.config.errors import ConfigError
 #: Targeting rules, in the order of their codes.
 TARGETS: tuple[str, ...] = ("random", "risk", "value", "uplift")
 RANDOM, RISK, VALUE, UPLIFT = range(len(TARGETS))
+
+
+def in_target(segment: np.ndarray, score: np.ndarray, tie: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Mask of subscribers among the first ``share[segment]`` of their segment's order (``ceil(share · n)`` of
+    the ``n`` given in each segment: highest ``score`` first, ties by ``tie``; a share of 1 takes everyone)."""
+    count = len(segment)
+    if count == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.lexsort((tie, -score, segment))
+    sizes = np.bincount(segment, minlength=len(share))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    place = np.empty(count, dtype=np.int64)
+    place[order] = np.arange(count) - starts[segment[order]]
+    return place < share[segment] * sizes[segment]
 
 
 class UpliftScorer(Protocol):
@@ -57,19 +73,24 @@ class CarePolicy:
         """Programmes with a rule other than random in some segment."""
         return [int(p) for p in np.flatnonzero((self.target_codes != RANDOM).any(axis=0))]
 
-    def assignment(self, code: int, segment: np.ndarray, cover_u: np.ndarray, rank: np.ndarray):
-        """(assigned, control) masks of subscribers of ``segment`` codes who are eligible for programme ``code``.
+    def assignment(
+        self, code: int, segment: np.ndarray, cover_u: np.ndarray, score: np.ndarray, tie: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(assigned, control) masks of subscribers of ``segment`` codes now eligible for programme ``code``.
 
         Random: assigned when ``cover_u < share``, control otherwise. Targeted: the first ``share`` of the
-        order (``rank < share``) is targeted; those with ``cover_u < holdout`` are its control, the rest assigned.
+        eligible of each segment, in the rule's order (``in_target``), is targeted;
+        those with ``cover_u < holdout`` are its control, the rest assigned.
         """
         share = self.shares[segment, code]
         targeted_rule = self.target_codes[segment, code] != RANDOM
         draw_in = cover_u < share
-        in_target = rank < share
+        if not targeted_rule.any():
+            return draw_in, ~draw_in
+        chosen = in_target(segment, score, tie, self.shares[:, code])
         held = cover_u < self.holdout
-        assigned = np.where(targeted_rule, in_target & ~held, draw_in)
-        control = np.where(targeted_rule, in_target & held, ~draw_in)
+        assigned = np.where(targeted_rule, chosen & ~held, draw_in)
+        control = np.where(targeted_rule, chosen & held, ~draw_in)
         return assigned, control
 
     @classmethod
@@ -144,6 +165,10 @@ class CarePolicy:
             programme: {segment: entry(s, p) for s, segment in enumerate(self.segments)}
             for p, programme in enumerate(self.programmes)
         }
+
+    def equal_spend_share(self, share: float) -> float:
+        """The random-coverage share that treats as many eligible subscribers as a targeted ``share``."""
+        return share * (1.0 - self.holdout)
 
     @property
     def running(self) -> np.ndarray:

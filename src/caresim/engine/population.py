@@ -80,7 +80,10 @@ PROGRAMME_FIELDS: dict[str, tuple[type, float]] = {
     "log_bill_shock_boost": (np.float32, 0.0),
     "log_win_back_boost": (np.float32, 0.0),
     "latent_receptivity": (np.float32, 1.0),  # drawn at joining; attributes scale it when care lands
-    "target_rank": (np.float32, 1.0),  # place in the segment's targeting order (0 = first), for targeted policies
+    "target_score": (np.float32, 0.0),  # score at joining in the rule's order (higher first), for targeted policies
+    "target_tie": (np.float32, 0.0),  # uniform that orders equal scores
+    "ever_assigned": (np.bool_, False),  # covered by the policy at some eligible moment
+    "ever_control": (np.bool_, False),  # in the control group at some eligible moment
 }
 #: Fields with an attribute axis (``caresim.config.response.ATTRIBUTES``), stored attributes × slots.
 ATTRIBUTE_FIELDS: dict[str, tuple[type, float]] = {

@@ -128,17 +128,10 @@ def record_of(world: World) -> RunRecord:
     }
     columns["attributes_at_joining"] = np.ascontiguousarray(state.attributes_at_joining[:, ever].T)
     subscribers = SubscriberOutcomes(**{name: _frozen(values) for name, values in columns.items()})
-    eligible = state.ever_eligible[:, ever]
-    segment = state.segment[ever]
-    assigned, control = np.zeros_like(eligible), np.zeros_like(eligible)
-    for p in range(eligible.shape[0]):
-        assigned[p], control[p] = world.policy.assignment(
-            p, segment, state.cover_u[p, ever], state.target_rank[p, ever]
-        )
     care = CareFlags(
-        eligible=_frozen(eligible),
-        assigned=_frozen(eligible & assigned),
-        control=_frozen(eligible & control),
+        eligible=_frozen(state.ever_eligible[:, ever]),
+        assigned=_frozen(state.ever_assigned[:, ever]),
+        control=_frozen(state.ever_control[:, ever]),
         received=_frozen(state.received[:, ever]),
     )
     return RunRecord(

@@ -23,7 +23,7 @@ import numpy as np
 
 from caresim.config.schema import Segment
 from caresim.engine.attributes import attribute_rows, log_baseline_risk
-from caresim.engine.targeting import rank_new_subscribers
+from caresim.engine.targeting import score_new_subscribers
 
 if TYPE_CHECKING:
     from caresim.engine.world import World
@@ -53,7 +53,7 @@ def draw_at_joining(world: World, slots: slice, code: int, segment: Segment, reg
     state.attributes_at_joining[:, slots] = attribute_rows(
         state, slots, month, world.segments.revenue_mean, world.config.behaviour.churn.satisfaction_ref, True
     )
-    rank_new_subscribers(world, slots, code)
+    score_new_subscribers(world, slots, code, region)
     latent = {
         kind: streams[regions.stream(f"receptivity/{kind}/{name}", region)].standard_normal(count)
         for kind in world.programmes.response.kinds

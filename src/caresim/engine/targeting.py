@@ -1,9 +1,11 @@
-"""Where each new subscriber stands in their segment's targeting order, for programmes under a targeting rule.
+"""Targeting scores of new subscribers, and who is first in a targeting order.
 
-A subscriber's *rank* for programme ``p`` is the share of the segment's reference sample (``attributes``)
-scoring above them: 0 for the highest baseline churn risk, value or predicted uplift, near 1 for the lowest.
-Under a rule other than random, the policy targets those with ``rank < share`` (``CarePolicy.assignment``).
-Ranks are set once, when the subscriber joins, from what could be observed then.
+Under a rule other than random, each subscriber gets a *score* for the programme when they join, from what
+could be observed then: standardised baseline churn risk (``risk``), log revenue against the segment mean
+(``value``) or the predicted uplift of a trained model (``uplift``), and a uniform *tie* from a stream of its
+own. At each key moment the programme's eligible subscribers of a segment are put in order, highest score
+first with ties in the order of their uniforms, and the first ``share`` of them are targeted
+(``caresim.engine.policy.in_target``): a share of the eligible, as under random coverage.
 """
 
 from __future__ import annotations
@@ -12,17 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from caresim.config.errors import ConfigError
+from caresim.config.response import ATTRIBUTES
 from caresim.engine.policy import RANDOM, RISK, TARGETS, UPLIFT, VALUE
 
 if TYPE_CHECKING:
     from caresim.engine.world import World
 
-
-def rank_against(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """1 − the share of the sorted ``reference`` strictly below each score (ties go to the front)."""
-    if len(reference) == 0:
-        return np.zeros(len(scores))
-    return 1.0 - np.searchsorted(reference, scores, side="left") / len(reference)
+VALUE_ROW = ATTRIBUTES.index("value")
 
 
 def features_at_joining(world: World, slots: slice | np.ndarray) -> np.ndarray:
@@ -31,24 +30,39 @@ def features_at_joining(world: World, slots: slice | np.ndarray) -> np.ndarray:
     return np.vstack([state.attributes_at_joining[:, slots], state.segment[slots][None, :].astype(np.float32)])
 
 
-def rank_new_subscribers(world: World, slots: slice, code: int) -> None:
-    """Set the targeting rank of new ``slots`` of segment ``code`` for every programme the policy targets."""
-    policy, state, reference = world.policy, world.state, world.reference
+def score_new_subscribers(world: World, slots: slice, code: int, region: int) -> None:
+    """Set the targeting score and tie of new ``slots`` of segment ``code`` for every programme the policy
+    targets (ties from ``target_ties/<programme>/<segment>``, drawn only under a targeted policy)."""
+    policy, state = world.policy, world.state
+    segment = world.segments.names[code]
     for p in policy.targeted_programmes:
         rule = int(policy.target_codes[code, p])
         if rule == RANDOM:
             continue
         if rule == RISK:
-            ranks = rank_against(reference.risk[code], state.risk_score[slots])
+            scores = state.risk_score[slots]
         elif rule == VALUE:
-            value = np.log(np.maximum(state.revenue[slots], 1e-9) / world.segments.revenue_mean[code])
-            ranks = rank_against(reference.value[code], value)
+            scores = state.attributes_at_joining[VALUE_ROW, slots]
         elif rule == UPLIFT:
-            scorer = policy.scorers[world.programmes.names[p]]
-            key = (p, code)
-            if key not in world.uplift_reference:
-                world.uplift_reference[key] = np.sort(scorer.predict_uplift(reference.features[code]))
-            ranks = rank_against(world.uplift_reference[key], scorer.predict_uplift(features_at_joining(world, slots)))
+            scores = _predicted_uplift(world, p, slots)
         else:  # pragma: no cover - the policy validates its rules
             raise ValueError(f"unknown targeting rule {TARGETS[rule]}")
-        state.target_rank[p, slots] = ranks
+        state.target_score[p, slots] = scores
+        name = world.programmes.names[p]
+        stream = world.streams[world.regions.stream(f"target_ties/{name}/{segment}", region)]
+        state.target_tie[p, slots] = stream.random(slots.stop - slots.start)
+
+
+def _predicted_uplift(world: World, p: int, slots: slice) -> np.ndarray:
+    """Predicted uplift of programme ``p`` for ``slots``, checked to be one finite number per subscriber."""
+    name = world.programmes.names[p]
+    features = features_at_joining(world, slots)
+    if features.shape[1] == 0:
+        return np.zeros(0)
+    scores = np.asarray(world.policy.scorers[name].predict_uplift(features), dtype=float)
+    if scores.shape != (features.shape[1],) or not np.isfinite(scores).all():
+        raise ConfigError(
+            f"uplift.models.{name}: the model must give one finite predicted uplift per subscriber "
+            f"(got shape {scores.shape})"
+        )
+    return scores

@@ -45,10 +45,8 @@ class World:
     care_allowance: np.ndarray  # per region and programme: capacity carried to the next delivery
     grade_thresholds: dict[str, float]
     boost_rows: dict[str, np.ndarray]  # boost field -> programmes that ever change it
-    reference: Reference  # a sample of the configured base: standardises risk, orders segments for targeting
+    reference: Reference  # a sample of the configured base: standardises baseline risk
     conditions: MonthConditions | None = field(default=None)
-    uplift_reference: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (programme, segment) -> sorted
-    # predicted uplift of the segment's reference sample, for ranking under target uplift
 
     def add_subscribers(
         self, code: int, segment: Segment, count: int, rng: np.random.Generator, month: int, initial: bool, region: int

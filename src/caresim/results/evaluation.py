@@ -161,7 +161,7 @@ class _Measures:
         scale, monthly = record.scale, record.monthly
         in_segment = subscribers.segment == s
         eligible, assigned = care.eligible[p] & in_segment, care.assigned[p] & in_segment
-        control, treated = eligible & ~assigned, assigned & (care.received[p] > 0)
+        control, treated = care.control[p] & in_segment, assigned & (care.received[p] > 0)
         satisfaction = self.compare("satisfaction", assigned, control)
         judged_by = "loyalty" if satisfaction.control >= self.excellent_bound else "satisfaction"
         shift = self.compare(f"points_{judged_by}", assigned, control)
@@ -226,6 +226,7 @@ def _groups(eligible, assigned, control, treated, scale: float) -> dict[str, flo
         "assigned": n_assigned * scale,
         "treated": n_treated * scale,
         "control": int(control.sum()) * scale,
+        "assigned_share": n_assigned / n_eligible if n_eligible else math.nan,  # of the eligible, as realised
         "delivered_share": n_treated / n_assigned if n_assigned else math.nan,
     }
 
@@ -271,6 +272,7 @@ def _overall(record: RunRecord, p: int, rows: list[dict[str, object]]) -> dict[s
         "segment": "all",
         "policy_share": math.nan,
         **sums,
+        "assigned_share": sums["assigned"] / sums["eligible"] if sums["eligible"] else math.nan,
         "delivered_share": sums["treated"] / sums["assigned"] if sums["assigned"] else math.nan,
         **_efficiencies(
             monthly,

@@ -99,9 +99,15 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     state.ever_eligible[code, candidates] = True
     records.care_eligible[month, :, code] += np.bincount(segment, minlength=records.n_segments)
 
-    covered, _ = world.policy.assignment(
-        code, segment, state.cover_u[code, candidates], state.target_rank[code, candidates]
+    covered, control = world.policy.assignment(
+        code,
+        segment,
+        state.cover_u[code, candidates],
+        state.target_score[code, candidates],
+        state.target_tie[code, candidates],
     )
+    state.ever_assigned[code, candidates[covered]] = True
+    state.ever_control[code, candidates[control]] = True
     rested = month - state.last_received[code, candidates] > delivery.dur_min_gap_months[code]
     due = candidates[covered & rested]
     waiting = np.flatnonzero(state.pending[code])
