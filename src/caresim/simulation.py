@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,28 +39,54 @@ def resolve_policy(config: CareConfig, policy: CarePolicy | Mapping[str, object]
         if policy.segments != segments or policy.programmes != programmes:
             raise ValueError("policy segments/programmes do not match the config's")
         return policy
-    scorers = load_scorers(config.uplift.models)
     mapping = config.policy if policy is None else policy
+    scorers = load_scorers(config.uplift.models, _targeted_by_uplift(mapping))
     return CarePolicy.from_mapping(mapping, segments, programmes, holdout=holdout, scorers=scorers)
 
 
-def load_scorers(models: Mapping[str, str]) -> dict[str, object]:
+def _targeted_by_uplift(mapping: object) -> set[str]:
+    """Programmes a policy mapping targets by predicted uplift in some segment."""
+
+    def uplift(entry: object) -> bool:
+        entry = entry.model_dump() if hasattr(entry, "model_dump") else entry
+        if not isinstance(entry, Mapping):
+            return False
+        if "share" in entry:
+            return entry.get("target") == "uplift"
+        return any(uplift(value) for value in entry.values())
+
+    return {str(name) for name, entry in mapping.items() if uplift(entry)} if isinstance(mapping, Mapping) else set()
+
+
+def load_scorers(models: Mapping[str, str], wanted: set[str] | None = None) -> dict[str, object]:
     """The trained uplift models named in ``uplift.models`` (a model.joblib, or the ``mode=uplift`` folder
-    holding it). Only load files you trust: joblib files are pickles."""
+    holding it), of the ``wanted`` programmes only (all when None). Each file is read once per process while
+    it is unchanged. Only load files you trust: joblib files are pickles."""
     scorers = {}
     for programme, where in models.items():
+        if wanted is not None and programme not in wanted:
+            continue
         path = Path(where)
         path = path / "model.joblib" if path.is_dir() else path
         if not path.is_file():
             raise ConfigError(f"uplift.models.{programme}: no such model file: {path}")
-        try:
-            model = joblib.load(path)
-        except Exception as error:  # a truncated or foreign file
-            raise ConfigError(f"uplift.models.{programme}: {path} is not a saved uplift model ({error})") from None
-        if not hasattr(model, "predict_uplift"):
-            raise ConfigError(f"uplift.models.{programme}: {path} is not a saved uplift model")
+        model = _load_model(str(path.resolve()), path.stat().st_mtime_ns, programme)
+        trained_for = getattr(model, "programme", programme)
+        if trained_for != programme:
+            raise ConfigError(f"uplift.models.{programme}: {path} was trained for {trained_for!r}, not {programme!r}")
         scorers[programme] = model
     return scorers
+
+
+@functools.lru_cache(maxsize=32)
+def _load_model(path: str, mtime_ns: int, programme: str) -> object:
+    try:
+        model = joblib.load(path)
+    except Exception as error:  # a truncated or foreign file
+        raise ConfigError(f"uplift.models.{programme}: {path} is not a saved uplift model ({error})") from None
+    if not hasattr(model, "predict_uplift"):
+        raise ConfigError(f"uplift.models.{programme}: {path} is not a saved uplift model")
+    return model
 
 
 def build_model(

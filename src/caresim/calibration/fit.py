@@ -95,9 +95,14 @@ def least_squares_fit(
         for i in range(len(theta)):
             size = settings.diff_step
             while True:
-                step = size if theta[i] + size <= upper[i] else -size
                 moved = np.array(theta, dtype=float)
-                moved[i] += step
+                # forward if it stays inside the bounds, else backward; clipped, so never outside them
+                target = theta[i] + size if theta[i] + size <= upper[i] else theta[i] - size
+                moved[i] = float(np.clip(target, lower[i], upper[i]))
+                step = moved[i] - theta[i]
+                if step == 0:  # a parameter whose bounds leave no room (lower == upper)
+                    column = np.zeros_like(base)
+                    break
                 column = (objective(moved) - base) / step
                 if np.any(column != 0) or size >= 8 * settings.diff_step:
                     break

@@ -71,7 +71,9 @@ def read_scenario(name: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- override keys
-def _unwrap(annotation: Any) -> Any:
+def _unwrap(annotation: Any, part: str | None = None) -> Any:
+    """The model or container a key ``part`` walks into: of a union, a model that has the field ``part``, else a
+    mapping or list, else the first model."""
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     origin = typing.get_origin(annotation)
@@ -79,6 +81,10 @@ def _unwrap(annotation: Any) -> Any:
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         models = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
         containers = [a for a in options if typing.get_origin(_unwrap(a)) in (dict, list)]
+        if part is not None:
+            having = [m for m in models if part in m.model_fields]
+            if having or containers:
+                return having[0] if having else _unwrap(containers[0])
         return models[0] if models else (_unwrap(containers[0]) if containers else options[0])
     return annotation
 
@@ -88,7 +94,7 @@ def check_key(key: str) -> None:
     annotation: Any = CareConfig
     walked: list[str] = []
     for part in key.split("."):
-        annotation = _unwrap(annotation)
+        annotation = _unwrap(annotation, part)
         origin = typing.get_origin(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             fields = annotation.model_fields
@@ -214,7 +220,9 @@ def build_config(composed: dict[str, Any], overrides: Sequence[str] = ()) -> Car
         key = override.key_or_group.lstrip("+")
         if key in groups or key == "scenario" or key.startswith("hydra") or override.is_delete():
             continue
-        OmegaConf.update(merged, key, override.value(), merge=True, force_add=True)
+        # a policy entry is one value: a new one replaces the default's per-segment shares, never merges into them
+        whole = key.startswith("policy.") and key.count(".") == 1
+        OmegaConf.update(merged, key, override.value(), merge=not whole, force_add=True)
     data = OmegaConf.to_container(merged, resolve=True)
     data.setdefault("description", scenario["description"])
     if not data.get("description"):

@@ -7,6 +7,7 @@ coefficient of the churn hazard's log-linear predictor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 import numpy as np
@@ -473,6 +474,27 @@ class CareConfig(Strict):
     planner: Planner = Planner()
     calibration: Calibration = Calibration()
     uplift: Uplift = Uplift()
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _whole_programme_entries(cls, policy: object) -> object:
+        """A mapping with ``share`` is one ``{share, target}`` entry for the whole programme, never a segment."""
+        if not isinstance(policy, Mapping):
+            return policy
+        policy = dict(policy)
+        for name, entry in policy.items():
+            keys = set(entry) if isinstance(entry, Mapping) else set()
+            rule_keys, others = keys & {"share", "target"}, keys - {"share", "target"}
+            if rule_keys and others:
+                raise ValueError(
+                    f"policy.{name}: mixes segment names {sorted(others)} with {sorted(rule_keys)}; give either "
+                    "{segment: share or {share, target}} or one {share: s, target: rule} for every segment"
+                )
+            if "target" in keys and "share" not in keys:
+                raise ValueError(f"policy.{name}: a targeting rule needs its share: {{share: s, target: rule}}")
+            if rule_keys:
+                policy[name] = Targeted.model_validate(dict(entry))
+        return policy
 
     @model_validator(mode="after")
     def _names_exist(self) -> CareConfig:

@@ -142,12 +142,18 @@ def qini(
 def _qini_curve(
     scores: np.ndarray, treated: np.ndarray, retained: np.ndarray, n_points: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    n = len(scores)
+    if n == 0:
+        raise ValueError("qini: no customers to order")
     order = np.argsort(-scores, kind="stable")
     t, y = treated[order], retained[order]
     n_t, n_c = np.cumsum(t), np.cumsum(~t)
     r_t, r_c = np.cumsum(y * t), np.cumsum(y * ~t)
-    gain = r_t - np.divide(r_c * n_t, n_c, out=np.zeros(len(t)), where=n_c > 0)
-    n = len(t)
+    gain = r_t - np.divide(r_c * n_t, n_c, out=np.zeros(n), where=n_c > 0)
+    # inside a block of equal scores the order is arbitrary: take the gain at the block's ends, straight between
+    ranked = scores[order]
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+    gain = np.interp(np.arange(1, n + 1), np.r_[0, ends + 1], np.r_[0.0, gain[ends]])
     at = np.unique(np.linspace(0, n - 1, n_points).round().astype(int))
     fraction = (at + 1) / n
     curve = gain[at]

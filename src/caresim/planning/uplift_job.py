@@ -60,12 +60,13 @@ class UpliftReport:
             )
         if not self.targeting.empty:
             lines.append(
-                "  targeting by simulation on fresh seeds (mean of the seeds [95% interval]; kept and net value"
-                " against no care on the same seeds):"
+                "  targeting by simulation on fresh seeds at equal spend (random covers share × (1 − holdout));"
+                " mean of the seeds [95% interval]; kept and net value against no care on the same seeds:"
             )
             for row in self.targeting.itertuples():
                 lines.append(
-                    f"    share {row.share:.0%} by {row.target:<7} spend {row.spend:>12,.0f}  kept {row.kept:>8,.0f} "
+                    f"    share {row.share:.0%} by {row.target:<7} treated {row.treated:>9,.0f}"
+                    f"  spend {row.spend:>12,.0f}  kept {row.kept:>8,.0f} "
                     f"[{row.kept_low:,.0f}, {row.kept_high:,.0f}]  net value {row.net_value:>13,.0f} "
                     f"[{row.net_value_low:,.0f}, {row.net_value_high:,.0f}]"
                 )
@@ -137,6 +138,7 @@ def train_uplift(config: CareConfig, progress: bool | None = None) -> UpliftRepo
     model = fit_uplift(
         programme, features[:, ~test], treated[~test], retained[~test], settings.learner, config.run.seed
     )
+    _enough_to_judge(treated[test], settings.share_test)
     predicted = model.predict_uplift(features[:, test])
     curve = qini(predicted, treated[test], retained[test], seed=config.run.seed)
     risk_curve = None if risk is None else qini(risk[test], treated[test], retained[test], seed=config.run.seed)
@@ -149,15 +151,30 @@ def train_uplift(config: CareConfig, progress: bool | None = None) -> UpliftRepo
         n_test=int(test.sum()),
         qini=curve,
         risk_qini=risk_curve,
-        deciles=uplift_by_decile(predicted, treated[test], retained[test]),
+        deciles=uplift_by_decile(predicted, treated[test], retained[test], config.run.seed),
         targeting=targeting,
         seconds=time.perf_counter() - started,
     )
 
 
-def uplift_by_decile(predicted: np.ndarray, treated: np.ndarray, retained: np.ndarray) -> pd.DataFrame:
-    """Per decile of predicted uplift (1 = highest): mean predicted, and observed retention treated − control."""
-    order = np.argsort(-predicted, kind="stable")
+#: Fewest treated and control customers in the test set for its Qini curve to mean anything.
+N_MIN_TEST_GROUP = 20
+
+
+def _enough_to_judge(treated: np.ndarray, share_test: float) -> None:
+    n_treated, n_control = int(treated.sum()), int((~treated).sum())
+    if min(n_treated, n_control) < N_MIN_TEST_GROUP:
+        raise ValueError(
+            f"uplift.share_test: the test set holds {n_treated} treated and {n_control} control customers; at "
+            f"least {N_MIN_TEST_GROUP} of each are needed to judge the model (raise share_test from {share_test} "
+            "or give more customers)"
+        )
+
+
+def uplift_by_decile(predicted: np.ndarray, treated: np.ndarray, retained: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """Per decile of predicted uplift (1 = highest): mean predicted, and observed retention treated − control.
+    Equal predictions are split across deciles in a seeded random order, not in the order of the rows."""
+    order = np.lexsort((np.random.default_rng(seed).random(len(predicted)), -predicted))
     rows = []
     for decile, part in enumerate(np.array_split(order, 10), start=1):
         t, y = treated[part], retained[part]
@@ -180,8 +197,9 @@ RULES = ("random", "risk", "uplift")
 
 def compare_targeting(config: CareConfig, model: UpliftModel, progress: bool | None = None) -> pd.DataFrame:
     """Simulate the programme alone at each of ``uplift.verify_shares`` under random, risk and uplift targeting,
-    and with no care, on fresh seeds (common random numbers within a seed): spend, subscribers kept and net
-    value (margin on revenue billed within the horizon, less spend) against no care, with t-intervals."""
+    and with no care, on fresh seeds (common random numbers within a seed): treated, spend, subscribers kept
+    and net value (margin on revenue billed within the horizon, less spend) against no care, with t-intervals.
+    Random coverage gets ``share · (1 − holdout)`` so that every rule treats as many (equal spend)."""
     settings = config.uplift
     programme = settings.programme
     segments, programmes = tuple(config.population.segments), tuple(config.catalogue)
@@ -192,8 +210,10 @@ def compare_targeting(config: CareConfig, model: UpliftModel, progress: bool | N
         none = run_record(fresh, CarePolicy.none(segments, programmes), progress)
         for share in settings.verify_shares:
             for rule in RULES:
+                # a targeted rule holds out a control inside its target: random coverage treats as many
+                given = share * (1 - config.evaluation.holdout_share) if rule == "random" else share
                 policy = CarePolicy.from_mapping(
-                    {programme: {"share": share, "target": rule}},
+                    {programme: {"share": given, "target": rule}},
                     segments,
                     programmes,
                     holdout=config.evaluation.holdout_share,
@@ -204,14 +224,22 @@ def compare_targeting(config: CareConfig, model: UpliftModel, progress: bool | N
                 margin = record.segments.margin[record.subscribers.segment]
                 gained = float((margin * (record.subscribers.revenue_total - none.subscribers.revenue_total)).sum())
                 kept = float((none.subscribers.churned.sum() - record.subscribers.churned.sum()) * record.scale)
+                p = programmes.index(programme)
+                treated = float((record.care.assigned[p] & (record.care.received[p] > 0)).sum() * record.scale)
                 rows.append(
-                    {"seed": seed, "share": share, "target": rule, "spend": spend, "kept": kept,
-                     "net_value": gained * record.scale - spend}
+                    {"seed": seed, "share": share, "target": rule, "treated": treated, "spend": spend,
+                     "kept": kept, "net_value": gained * record.scale - spend}
                 )  # fmt: skip
     runs = pd.DataFrame(rows)
     summary = []
     for (share, rule), group in runs.groupby(["share", "target"], sort=False):
-        row = {"share": share, "target": rule, "n_seeds": len(group), "spend": group["spend"].mean()}
+        row = {
+            "share": share,
+            "target": rule,
+            "n_seeds": len(group),
+            "treated": group["treated"].mean(),
+            "spend": group["spend"].mean(),
+        }
         for measure in ("kept", "net_value"):
             mean, low, high = t_interval(group[measure], config.evaluation.confidence)
             row |= {measure: mean, f"{measure}_low": low, f"{measure}_high": high}

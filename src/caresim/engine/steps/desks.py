@@ -53,6 +53,7 @@ def report_problems(world: World, month: int) -> None:
     u_info_time = streams.uniform("information_time", n)
     u_info_handle = streams.uniform("information_handle_time", n)
     u_patience = streams.uniform("patience", n)
+    u_info_patience = streams.uniform("information_patience", n)
 
     state.report_month[report] = month
     state.complaints[report] += 1
@@ -94,7 +95,7 @@ def report_problems(world: World, month: int) -> None:
             priority=np.concatenate([np.where(fast_track[reports], FAST_TRACK, NORMAL), np.full(len(queries), NORMAL)]),
             p_resolve=np.concatenate([p_resolve[reports], np.ones(len(queries))]),
             u_resolve=np.concatenate([u_resolve[reports], np.zeros(len(queries))]),
-            u_patience=np.concatenate([u_patience[reports], u_patience[queries]]),
+            u_patience=np.concatenate([u_patience[reports], u_info_patience[queries]]),
         )
         _dispatch(world, region, contacts, month, returns)
 
@@ -117,18 +118,27 @@ class ReturnDraws:
     """Per-slot uniforms for what happens after a simulated contact (retrials and repeats).
 
     Column ``j`` is the ``j``-th draw of a subscriber's chain of contacts begun this month, from stream
-    ``desk_returns/<j>``: the same for every policy, so one segment's contacts never shift another's draws.
-    Drawn when the month's contacts are (the layout grows later). A chain that needs more than ``N_DRAWS``
-    draws (about two returns) goes on with its line's stream.
+    ``desk_returns/<j>`` for a problem report and ``desk_returns/information/<j>`` for an information query
+    (a subscriber may have both in one month: their chains do not share draws). The same for every policy,
+    so one segment's contacts never shift another's draws. Drawn when the month's contacts are (the layout
+    grows later). A chain that needs more draws than it has (about two returns of a problem, one of a query)
+    goes on with its line's stream.
     """
 
     N_DRAWS = 8
+    N_INFORMATION_DRAWS = 4
 
     def __init__(self, streams, n: int) -> None:
-        self.columns = np.array([streams.uniform(f"desk_returns/{j}", n) for j in range(self.N_DRAWS)])
+        self.columns = {
+            PROBLEM: np.array([streams.uniform(f"desk_returns/{j}", n) for j in range(self.N_DRAWS)]),
+            INFORMATION: np.array(
+                [streams.uniform(f"desk_returns/information/{j}", n) for j in range(self.N_INFORMATION_DRAWS)]
+            ),
+        }
 
-    def draw(self, slot: int, index: int) -> float | None:
-        return float(self.columns[index, slot]) if index < self.N_DRAWS else None
+    def draw(self, slot: int, index: int, kind: int) -> float | None:
+        columns = self.columns[kind]
+        return float(columns[index, slot]) if index < len(columns) else None
 
 
 def _dispatch(world: World, region: int, contacts: Contacts, month: int, returns: ReturnDraws) -> None:
@@ -235,6 +245,11 @@ class DeskContact:
 
     def arrive(self, _event: simpy.Event) -> None:
         line = self.line
+        if self.attempt > 0 and self.slot >= 0:  # a return: only if there is still a caller with a reason
+            state = line.world.state
+            if state._stage[self.slot] == CHURNED or (self.kind == PROBLEM and state._n_open[self.slot] == 0):
+                return
+            _count_return(line.world, self.slot, self.kind)
         self.arrived = line.env.now
         line.world.records.desk_arrivals[_month(line.world), line.channel] += 1
         self.request = line.desk.resource.request(priority=self.priority)
@@ -296,13 +311,11 @@ class DeskContact:
             self.attempt + 1,
             self.used,
         )
-        if self.slot >= 0:
-            _count_return(line.world, self.slot, self.kind)
         line.env.timeout(delay).callbacks.append(again.arrive)
 
     def _uniform(self) -> float:
         """The chain's next uniform draw."""
-        u = self.line.returns.draw(self.slot, self.used) if self.slot >= 0 else None
+        u = self.line.returns.draw(self.slot, self.used, self.kind) if self.slot >= 0 else None
         self.used += 1
         return self.line.rng.random() if u is None else u
 
