@@ -106,6 +106,12 @@ class Planner(_Strict):
     programmes: Annotated[list[str], Field(min_length=1)] | None = Field(
         None, description="programmes the planner may use (null: the catalogue)"
     )
+    targeting: list[Literal["risk", "uplift"]] = Field(
+        default_factory=lambda: ["risk", "uplift"],
+        description="targeting rules the plan may use inside a segment besides random coverage (uplift: a model "
+        "trained on the pilot's arms, learner uplift.learner); each is taken only where the pilot shows it gains; "
+        "[]: random coverage only",
+    )
     segment_min_spend: dict[str, NonNegative] = Field(default_factory=dict)
     segment_max_spend: dict[str, NonNegative] = Field(default_factory=dict)
     channel_capacity: dict[Channel, NonNegative] = Field(

@@ -49,6 +49,8 @@ class Option:
     retained_samples: tuple[tuple[float, ...], ...] = ()
     loyal_samples: tuple[tuple[float, ...], ...] = ()
     spend_profile: tuple[float, ...] = ()
+    targets: tuple[str, ...] = ()  # how the simulator chooses whom to cover at each breakpoint (plain labels,
+    # e.g. "random" or "uplift"; the optimiser only carries them)
 
     def __post_init__(self) -> None:
         name = f"option {self.segment}/{self.programme}"
@@ -67,6 +69,8 @@ class Option:
                     raise ValueError(
                         f"{key}: {name}, sample {s} needs one value per breakpoint ({len(points)}), got {len(curve)}"
                     )
+        if self.targets and len(self.targets) != len(points):
+            raise ValueError(f"targets: {name} needs one label per breakpoint ({len(points)}), got {len(self.targets)}")
         profile = np.asarray(self.spend_profile, dtype=float)
         if len(profile) and (np.any(profile < 0) or abs(profile.sum() - 1) > 1e-6):
             raise ValueError(f"spend_profile: {name} must be >= 0 and sum to 1, got {self.spend_profile}")

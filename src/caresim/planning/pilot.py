@@ -29,9 +29,14 @@ from caresim.lifecycle import GOOD, GRADES, POOR
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes
 from caresim.planning.seeds import derived_seed
+from caresim.planning.targeting import cross_fitted_uplift, gains
+from caresim.planning.uplift import training_data
 from caresim.results.contrast import contrast
 from caresim.results.value import remaining_lifetime
 from caresim.simulation import run_record
+
+#: What a pilot replication measures (``_replicate``), each a list of tables joined over samples.
+FRAMES = ("responses", "segments", "overlaps", "profile", "targeted", "qini")
 
 OUTCOMES = (
     "value",
@@ -56,6 +61,10 @@ class PilotResult:
     spend_profile: pd.DataFrame  # segment × programme × month: share of its contacts in that month
     n_months: int
     programmes: tuple[str, ...]
+    targeted: pd.DataFrame = field(default_factory=pd.DataFrame)  # sample × level × segment × programme × rule
+    # the gain of targeting by a rule over random coverage (``caresim.planning.targeting``)
+    qini: pd.DataFrame = field(default_factory=pd.DataFrame)  # sample × programme: cross-fitted uplift's Qini
+    training: dict[str, list] = field(default_factory=dict, repr=False)  # programme -> randomised arms per sample
     derived: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # tables computed once from these
 
 
@@ -92,17 +101,23 @@ def run_pilot(
     settings = base.planner.pilot
     programmes = planned_programmes(base)
     cache = cache or RunCache(None)
-    frames: dict[str, list[pd.DataFrame]] = {"responses": [], "segments": [], "overlaps": [], "profile": []}
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in FRAMES}
+    training: dict[str, list] = {}
     for s_no, scenario_config in enumerate(configs):
         for rep in range(settings.n_replications):
             config = pilot_config(scenario_config, derived_seed(base.run.seed, "pilot", rep, s_no))
             sample = {"scenario": scenario_config.scenario, "replication": rep}
-            key = cache.key("pilot", run_identity(config), settings.model_dump(mode="json"), programmes)
+            key = cache.key(
+                "pilot", run_identity(config), settings.model_dump(mode="json"), programmes, base.planner.targeting
+            )
             hits = cache.hits
             done = cache.get_or_run(key, lambda config=config: _replicate(config, programmes, tick))
             for _ in range((1 + len(settings.coverage_levels)) * (cache.hits - hits)):
                 if tick:
                     tick()  # runs found finished count as done
+            done = dict(done)
+            for programme, arms in done.pop("training", {}).items():
+                training.setdefault(programme, []).append(arms)
             for name, frame in done.items():
                 frames[name] += [part.assign(**sample) if name != "profile" else part for part in frame]
     profile = pd.concat(frames["profile"]).groupby(["segment", "programme", "month"], as_index=False)["share"].mean()
@@ -113,13 +128,20 @@ def run_pilot(
         spend_profile=profile,
         n_months=base.run.n_months,
         programmes=programmes,
+        targeted=_joined(frames["targeted"]),
+        qini=_joined(frames["qini"]),
+        training=training,
     )
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _replicate(config: CareConfig, programmes: tuple[str, ...], tick: Callable[[], None] | None) -> dict:
     """One pilot replication: the no-care twin, then one run per coverage level, measured."""
     settings = config.planner.pilot
-    frames: dict[str, list[pd.DataFrame]] = {"responses": [], "segments": [], "overlaps": [], "profile": []}
+    frames: dict[str, list] = {name: [] for name in FRAMES}
     twin_record = run_record(config, {})
     if tick:
         tick()
@@ -127,6 +149,7 @@ def _replicate(config: CareConfig, programmes: tuple[str, ...], tick: Callable[[
     twin = Outcomes.of(twin_record, lifetime)
     frames["segments"].append(_segment_facts(twin_record, twin, lifetime))
     no_care = _eligible_counts(twin_record, programmes)
+    runs = []
     for level in settings.coverage_levels:
         record = run_record(config, {name: level for name in programmes})
         if tick:
@@ -136,7 +159,36 @@ def _replicate(config: CareConfig, programmes: tuple[str, ...], tick: Callable[[
         frames["responses"].append(responses.assign(level=level))
         frames["overlaps"].append(measured.overlaps(programmes).assign(level=level))
         frames["profile"].append(_contact_profile(record, programmes))
+        runs.append((level, measured))
+    if config.planner.targeting:
+        _targeting(config, programmes, runs, frames)
     return frames
+
+
+def _targeting(config: CareConfig, programmes: tuple[str, ...], runs: list, frames: dict[str, list]) -> None:
+    """Score the pilot's subscribers by each rule the planner may use and measure each rule's gain over random
+    coverage at every level (``caresim.planning.targeting``); keep the arms an uplift model trains on."""
+    rules = config.planner.targeting
+    holdout, seed, learner = config.evaluation.holdout_share, config.run.seed, config.uplift.learner
+    # the uplift model learns from the run whose arms are most balanced
+    _, learning = min(runs, key=lambda run: abs(run[0] - 0.5))
+    record = learning.record
+    training, qinis, targeted = {}, [], []
+    for programme in programmes:
+        scores: dict[str, np.ndarray] = {}
+        if "risk" in rules:
+            scores["risk"] = np.asarray(record.subscribers.risk_score, dtype=float)
+        if "uplift" in rules:
+            fitted = cross_fitted_uplift(record, programme, seed, learner)
+            if fitted is not None:
+                scores["uplift"], measured_qini = fitted
+                qinis.append({"programme": programme, **measured_qini})
+                training[programme] = training_data(record, programme)
+        for level, measured in runs:
+            targeted += gains(measured.record, measured.delta, programme, scores, level, holdout, seed)
+    frames["targeted"].append(pd.DataFrame(targeted))
+    frames["qini"].append(pd.DataFrame(qinis))
+    frames["training"] = training
 
 
 class _Measured:

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +33,7 @@ from caresim.planning.cache import RunCache
 from caresim.planning.pilot import PilotResult, run_pilot
 from caresim.planning.report import PlanReport, allocation_table, frontier_budgets
 from caresim.planning.responses import estimates, overlap_estimates, planning_problem, unplannable
+from caresim.planning.targeting import final_models, plan_policy, share_assigned, with_rule
 from caresim.planning.verify import Verifier, compare
 
 MIN_SIMULATED_PER_SEGMENT = 10
@@ -83,20 +86,32 @@ def _n_runs(config: CareConfig, n_scenarios: int, n_verified: int) -> int:
     planner = config.planner
     pilot = n_scenarios * planner.pilot.n_replications * (1 + len(planner.pilot.coverage_levels))
     adjust = 1 + 1 + planner.adjust.max_rounds  # twin, then a plan per round
-    final = 1 + 1 + 1 + len(planner.verify.baselines)  # twin, plan, today's practice, baselines
+    variants = 1 + len(planner.targeting) if planner.targeting else 0  # the plan under each rule alone
+    final = 1 + 1 + 1 + len(planner.verify.baselines) + variants  # twin, plan, today's practice, baselines
     return pilot + n_verified * planner.verify.n_replications * (adjust + final)
 
 
-def todays_practice(config: CareConfig) -> dict[str, dict[str, float]]:
-    """The config's own policy as a coverage ``{programme: {segment: share}}`` (only what it covers)."""
-    policy = CarePolicy.from_mapping(config.policy, tuple(config.population.segments), tuple(config.catalogue))
-    return {  # the shares only: the planner's coverage is drawn at random within a segment
-        programme: {
-            segment: float(policy.shares[s, p]) for s, segment in enumerate(policy.segments) if policy.shares[s, p] > 0
-        }
-        for p, programme in enumerate(policy.programmes)
-        if policy.shares[:, p].any()
+def todays_practice(config: CareConfig) -> dict[str, dict[str, object]]:
+    """The config's own policy ``{programme: {segment: share or {share, target}}}`` (only what it covers),
+    its targeting rules kept. Targeting by uplift needs a model the plan cannot vouch for: refused."""
+    policy = CarePolicy.from_mapping(
+        config.policy,
+        tuple(config.population.segments),
+        tuple(config.catalogue),
+        scorers=dict.fromkeys(config.catalogue, None),  # checked here; the rule is refused below
+    )
+    practice = {
+        programme: {segment: entry for segment, entry in shares.items() if share_assigned(entry, 0.0) > 0}
+        for programme, shares in policy.to_mapping().items()
     }
+    for programme, shares in practice.items():
+        for segment, entry in shares.items():
+            if isinstance(entry, dict) and entry.get("target") == "uplift":
+                raise ConfigError(
+                    f"policy.{programme}: today's practice targets {segment} by uplift, which mode=plan cannot "
+                    "compare fairly (its model is not the pilot's); give it as random, risk or value"
+                )
+    return {programme: shares for programme, shares in practice.items() if shares}
 
 
 def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Sequence[Callable] = ()) -> PlanReport:
@@ -108,6 +123,7 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
     started = time.perf_counter()
     configs = scenario_configs(config)
     check_scales(configs)
+    practice = todays_practice(config)  # a policy the plan cannot be compared with fails before any run
     n_verified = len(config.planner.verify.scenarios) or len(configs)
     cache = RunCache(cache_folder(config) if config.planner.resume else None)
     show = config.run.progress if progress is None else progress
@@ -117,20 +133,29 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         bar.set_postfix_str("pilot")
         pilot = run_pilot(configs, tick, cache)
         bar.set_postfix_str("optimise and verify")
+        models = final_models(pilot.training, config.run.seed, config.uplift.learner)
+        models_key = hashlib.sha256(pickle.dumps(models)).hexdigest()[:16] if models else ""
         checked = [with_scenario(config, n) for n in config.planner.verify.scenarios] or configs
         verified = [with_contact_policy(c) for c in checked]
-        verifier = Verifier(verified, tick, cache, purpose="verify")
+        verifier = Verifier(verified, tick, cache, purpose="verify", scorers=models, scorers_key=models_key)
         rounds, chosen, excluded = _adjust(pilot, config, verifier, extras)
         problem = planning_problem(pilot, config, excluded, extra_constraints=extras)
         comparison = predicted = simulated = None
-        final = Verifier(verified, tick, cache, purpose="final")
+        policies: dict[str, dict] = {}
+        final = Verifier(verified, tick, cache, purpose="final", scorers=models, scorers_key=models_key)
         if chosen.ok:
             bar.set_postfix_str("final comparison, held-out seeds")
             coverage = {p: dict(s) for p, s in chosen.coverage().items()}
             money = chosen.total_cost if config.planner.objective == "min_cost" else config.planner.budget
             baselines = baseline_plans(problem, money, config.planner.verify.baselines, pilot.segments)
-            policies = {"plan": coverage, TODAYS_PRACTICE: todays_practice(config), **baselines}
-            predicted = _predicted_table(problem, policies)
+            shares_only = {"plan": coverage, **baselines}
+            policies = {
+                "plan": plan_policy(problem.options, coverage, config.evaluation.holdout_share),
+                TODAYS_PRACTICE: practice,
+                **baselines,
+                **_rule_variants(config, problem.options, coverage, models),
+            }
+            predicted = _predicted_table(problem, shares_only)
             simulated = pd.concat([final.totals(name, c) for name, c in policies.items()], ignore_index=True)
             comparison = compare(simulated, predicted, reference="plan", alpha=config.planner.cvar_alpha)
         bar.set_postfix_str("frontier")
@@ -150,7 +175,27 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         frontier_plans=frontier_plans,
         seeds=pd.concat([verifier.seeds(), final.seeds()], ignore_index=True),
         wall_seconds=time.perf_counter() - started,
+        policy=policies["plan"] if chosen.ok else {},
     )
+
+
+def _rule_variants(config: CareConfig, options: list, coverage: dict, models: dict) -> dict[str, dict]:
+    """The plan's coverage with every covered option under one rule, assigning as many as the plan (equal
+    spend): ``plan_by_random``, ``plan_by_risk`` and ``plan_by_uplift`` (programmes without a model stay
+    random). Only when the planner may target."""
+    rules = config.planner.targeting
+    if not rules:
+        return {}
+    holdout = config.evaluation.holdout_share
+    variants = {}
+    for rule in ("random", *rules):
+        if rule == "uplift":
+            kept = {p: shares for p, shares in coverage.items() if p in models}
+            rest = {p: shares for p, shares in coverage.items() if p not in models}
+            variants[f"plan_by_{rule}"] = with_rule(kept, rule, holdout) | with_rule(rest, "random", holdout)
+        else:
+            variants[f"plan_by_{rule}"] = with_rule(coverage, rule, holdout)
+    return variants
 
 
 def _solve(
@@ -173,7 +218,7 @@ def _adjust(
     rounds: list[dict[str, object]] = []
     chosen, chosen_excluded = None, excluded
     for round_no in range(config.planner.adjust.max_rounds + 1):
-        result, _ = _solve(pilot, config, excluded, None, extras)
+        result, problem = _solve(pilot, config, excluded, None, extras)
         record: dict[str, object] = {"round": round_no, "status": result.status, "excluded": sorted(excluded)}
         record["failed"] = []
         rounds.append(record)
@@ -182,7 +227,9 @@ def _adjust(
             break
         chosen, chosen_excluded = result, excluded
         record.update(objective=result.objective, cost=result.total_cost)
-        failed = verifier.options_to_drop(result.coverage())
+        failed = verifier.options_to_drop(
+            plan_policy(problem.options, result.coverage(), config.evaluation.holdout_share)
+        )
         record["failed"] = sorted(zip(failed.segment, failed.programme, strict=True))
         record["reasons"] = {(s, p): r for s, p, r in zip(failed.segment, failed.programme, failed.reason, strict=True)}
         new = set(record["failed"]) - excluded

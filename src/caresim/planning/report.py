@@ -59,11 +59,39 @@ class PlanReport:
     seeds: pd.DataFrame | None = None  # purpose (verify: adjustment, final: the comparison), scenario, seed
     wall_seconds: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
+    policy: dict[str, dict[str, object]] = field(default_factory=dict)  # the plan with its targeting rules
 
     @property
     def coverage(self) -> dict[str, dict[str, float]]:
-        """The plan as ``{programme: {segment: share}}`` (empty when there is no plan)."""
+        """The plan's shares assigned, ``{programme: {segment: share}}`` (empty when there is no plan)."""
         return self.plan.coverage() if self.plan.ok else {}
+
+    def plan_table(self) -> pd.DataFrame:
+        """The plan's allocations, with the targeting rule and the policy share of each (a targeted share
+        counts its holdout: it assigns ``coverage`` of the eligible)."""
+        table = allocation_table(self.plan)
+        if table.empty:
+            return table
+        entries = [self.policy.get(p, {}).get(s) for p, s in zip(table.programme, table.segment, strict=True)]
+        target = [e["target"] if isinstance(e, dict) else "random" for e in entries]
+        share = [e["share"] if isinstance(e, dict) else c for e, c in zip(entries, table.coverage, strict=True)]
+        return table.assign(target=target, policy_share=share)
+
+    def qini_table(self) -> pd.DataFrame:
+        """Per programme and pilot sample: the cross-fitted uplift model's Qini coefficient and interval."""
+        qini = self.pilot.qini
+        if qini.empty:
+            return qini
+        return qini.drop(columns=["fraction", "curve", "random_line"], errors="ignore")
+
+    def qini_curves_table(self) -> pd.DataFrame:
+        """The pilot's Qini curves, one row per programme × sample × point (for the report's figure)."""
+        qini = self.pilot.qini
+        if qini.empty or "curve" not in qini:
+            return pd.DataFrame()
+        keys = [c for c in ("programme", "scenario", "replication") if c in qini]
+        points = qini[[*keys, "fraction", "curve", "random_line"]].explode(["fraction", "curve", "random_line"])
+        return points.astype({"fraction": float, "curve": float, "random_line": float}).reset_index(drop=True)
 
     def rounds_table(self) -> pd.DataFrame:
         """One row per adjustment round: status, objective, cost, options dropped before it and failed in it."""
@@ -86,7 +114,10 @@ class PlanReport:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by name (tables not produced, e.g. after an infeasible plan, are left out)."""
         tables = {
-            "plan": allocation_table(self.plan),
+            "plan": self.plan_table(),
+            "pilot_targeting": self.pilot.targeted if not self.pilot.targeted.empty else None,
+            "pilot_qini": self.qini_table() if not self.pilot.qini.empty else None,
+            "pilot_qini_curves": self.qini_curves_table() if not self.pilot.qini.empty else None,
             "binding": self.plan.binding,
             "rounds": self.rounds_table(),
             "pilot_responses": self.pilot.responses,
@@ -112,7 +143,7 @@ class PlanReport:
             "budget": self.config.planner.budget,
             "running": self.plan.running,
             "explanation": self.plan.explanation,
-            "policy": self.coverage,
+            "policy": self.policy or self.coverage,
         }
 
     def write(self, folder: str | Path, overrides: list[str] | None = None) -> Path:
@@ -152,11 +183,14 @@ def render(report: PlanReport, folder: str | None = None) -> str:
     lines.append(f"  status: {plan.status}; budget {_money(planner.budget)}, plan spends {_money(plan.total_cost)}")
     for reason in plan.explanation:
         lines.append(f"  why: {reason}")
-    allocations = allocation_table(plan)
+    allocations = report.plan_table()
     if not allocations.empty:
-        lines.append("  the plan (coverage of eligible subscribers, spend over the horizon):")
+        lines.append("  the plan (share of eligible subscribers assigned, how chosen, spend over the horizon):")
         for programme, group in allocations.groupby("programme", sort=False):
-            parts = ", ".join(f"{r.segment} {r.coverage:.0%}" for r in group.itertuples())
+            parts = ", ".join(
+                f"{r.segment} {r.coverage:.0%}" + ("" if r.target == "random" else f" by {r.target}")
+                for r in group.itertuples()
+            )
             lines.append(f"    {programme:<22} {_money(group.spend.sum()):>10}  {parts}")
     if not plan.binding.empty:
         lines.append("  binding limits (shadow price = objective gained per unit more):")

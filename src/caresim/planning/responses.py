@@ -17,9 +17,11 @@ import pandas as pd
 from scipy.optimize import isotonic_regression
 
 from caresim.config.schema import CareConfig
+from caresim.engine.policy import RANDOM, TARGETS
 from caresim.optimize import Option, PlanningProblem
 from caresim.planning.pilot import OUTCOMES, PilotResult
 from caresim.planning.shrinkage import shrink
+from caresim.planning.targeting import GAINED, choose_rules, gain_samples
 from caresim.results.intervals import t_interval
 
 EFFECTS = tuple(f"effect_{name}" for name in OUTCOMES)
@@ -135,9 +137,20 @@ def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[st
         eligible = max(float(group["eligible_no_care"].mean()), float(group.groupby("level")["eligible"].mean().max()))
         scale = coverage[1:] * eligible
 
-        def effect(name: str, group=group) -> np.ndarray:
-            table = group.pivot_table(index=["scenario", "replication"], columns="level", values=name)
-            return table[levels].to_numpy()
+        rules = choose_rules(pilot.targeted, segment, programme, levels, config.evaluation.confidence)
+
+        def effect(name: str, group=group, rules=rules, segment=segment, programme=programme) -> np.ndarray:
+            """Samples × levels of ``name``, plus the gain of the rule chosen at each level (0 for random)."""
+            table = group.pivot_table(index=["scenario", "replication"], columns="level", values=name)[levels]
+            outcome = name.removeprefix("effect_")
+            if outcome in GAINED and any(rule != TARGETS[RANDOM] for rule in rules.values()):
+                gained = gain_samples(pilot.targeted, segment, programme, rules, outcome)
+                for (scenario, replication), row in table.iterrows():
+                    for level in levels:
+                        table.loc[(scenario, replication), level] = row[level] + gained.get(
+                            (scenario, replication, level), 0.0
+                        )
+            return table.to_numpy()
 
         value, value_samples = _curves(effect("effect_value") * scale, coverage)
         retained, retained_samples = _curves(effect("effect_retained") * scale, coverage)
@@ -161,6 +174,7 @@ def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[st
                 retained_samples=retained_samples,
                 loyal_samples=loyal_samples,
                 spend_profile=_spend_profile(pilot, config, segment, programme),
+                targets=(TARGETS[RANDOM], *(rules[level] for level in levels)),
             )
         )
     return built

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from caresim.config.schema import CareConfig
+from caresim.engine.policy import CarePolicy
 from caresim.engine.record import RunRecord
 from caresim.optimize.evaluate import cvar
 from caresim.planning.cache import RunCache, run_identity
@@ -29,14 +30,24 @@ from caresim.results.intervals import t_interval
 from caresim.results.value import remaining_lifetime
 from caresim.simulation import run_record
 
-Coverage = Mapping[str, Mapping[str, float]]
+Coverage = Mapping[str, Mapping[str, object]]  # {programme: {segment: share or {share, target}}}
 METRICS = ("net_value", "value", "retained", "loyal", "cost", "poor_share", "good_or_better_share", "loyal_share")
 
 
+def _entry(entry: object) -> tuple[float, str]:
+    if isinstance(entry, Mapping):
+        return float(entry["share"]), str(entry.get("target", "random"))
+    return float(entry), "random"
+
+
 def _key(coverage: Coverage) -> tuple:
-    return tuple(
-        sorted((p, s, round(float(x), 9)) for p, shares in coverage.items() for s, x in shares.items() if x > 0)
-    )
+    rows = []
+    for p, shares in coverage.items():
+        for s, entry in shares.items():
+            share, rule = _entry(entry)
+            if share > 0:
+                rows.append((p, s, round(share, 9)) if rule == "random" else (p, s, round(share, 9), rule))
+    return tuple(sorted(rows))
 
 
 class Verifier:
@@ -48,8 +59,12 @@ class Verifier:
         tick: Callable[[], None] | None = None,
         cache: RunCache | None = None,
         purpose: str = "verify",
+        scorers: Mapping[str, object] | None = None,
+        scorers_key: str = "",
     ) -> None:
         self.configs = configs
+        self.scorers = dict(scorers or {})  # programme -> uplift model, for options targeted by uplift
+        self.scorers_key = scorers_key  # what identifies those models in the cache
         self.purpose = purpose
         self.n_replications = configs[0].planner.verify.n_replications
         self.tick = tick
@@ -93,18 +108,27 @@ class Verifier:
         key = _key(coverage)
         if key not in self._runs:
             results = []
-            policy = {p: dict(shares) for p, shares in coverage.items()}
+            mapping = {p: dict(shares) for p, shares in coverage.items()}
+            uses_models = any(len(row) == 4 and row[3] == "uplift" for row in key)
             for scenario in range(len(self.configs)):
                 for replication in range(self.n_replications):
                     twin, lifetime, reference = self._twin(scenario, replication)
                     config = self._config(scenario, replication)
 
                     def compute(config=config, twin=twin, lifetime=lifetime, reference=reference) -> dict[str, object]:
+                        policy = CarePolicy.from_mapping(
+                            mapping,
+                            tuple(config.population.segments),
+                            tuple(config.catalogue),
+                            holdout=config.evaluation.holdout_share,
+                            scorers=self.scorers,
+                        )
                         record = run_record(config, policy)
                         totals = policy_totals(record, twin, lifetime)
                         return {"totals": totals, "programmes": evaluate_programmes(record, reference)}
 
-                    done = self._cached(("policy", run_identity(config), key, self.cap_months), compute)
+                    models = self.scorers_key if uses_models else ""
+                    done = self._cached(("policy", run_identity(config), key, self.cap_months, models), compute)
                     results.append(
                         {**done, "scenario": config.scenario, "replication": replication, "seed": config.run.seed}
                     )
@@ -145,7 +169,7 @@ class Verifier:
         over the plan's options and the evaluation's verdict (see ``caresim.results.evaluation``)."""
         frames = [run["programmes"] for run in self.runs(coverage)]
         table = pd.concat(frames, ignore_index=True)
-        planned = {(s, p) for p, shares in coverage.items() for s, x in shares.items() if x > 0}
+        planned = {(s, p) for p, shares in coverage.items() for s, x in shares.items() if _entry(x)[0] > 0}
         table = table[[(s, p) in planned for s, p in zip(table.segment, table.programme, strict=True)]]
         table = table.assign(
             net_benefit_before_fixed=table["net_benefit"] + table["fixed_cost"],
