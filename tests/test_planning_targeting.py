@@ -133,3 +133,18 @@ def test_the_rules_tie_where_care_helps_nobody():
     table = report.plan_table()
     assert table.empty or set(table["target"]) == {"random"}
     assert gains["gain_retained"].abs().mean() < 0.02
+
+
+def test_the_plan_report_shows_the_pilots_qini_curves_and_the_rules(concentrated, tmp_path):
+    from caresim.report import plan_report
+
+    folder = concentrated.write(tmp_path / "plan")
+    curves = pd.read_csv(folder / "pilot_qini_curves.csv")
+    # one curve per pilot sample, each from 0 to the whole pilot (fraction 1), on at most 50 points
+    per_sample = curves.groupby(["programme", "replication"])["fraction"].agg(["min", "max", "size"])
+    assert (per_sample["max"] == 1.0).all() and (per_sample["size"] <= 50).all()
+    plan_table = pd.read_csv(folder / "plan.csv")
+    assert {"target", "policy_share"} <= set(plan_table.columns)
+    page = plan_report(folder).read_text()
+    assert "Who care helps" in page and "Uplift models on the pilot" in page
+    assert (folder / "figures" / "pilot_qini.png").is_file()

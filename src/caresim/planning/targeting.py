@@ -143,9 +143,9 @@ def gain_samples(targeted: pd.DataFrame, segment: str, programme: str, rules: di
     """``{(scenario, replication, level): gain}`` of ``effect_<name>`` under the rule chosen at each level."""
     rows = targeted[(targeted.segment == segment) & (targeted.programme == programme)]
     out = {}
-    for (scenario, replication, level, rule), value in rows.set_index(
-        ["scenario", "replication", "level", "target"]
-    )[f"gain_{name}"].items():
+    for (scenario, replication, level, rule), value in rows.set_index(["scenario", "replication", "level", "target"])[
+        f"gain_{name}"
+    ].items():
         if rules.get(level) == rule:
             out[(scenario, replication, level)] = float(value)
     return out

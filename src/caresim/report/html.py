@@ -73,6 +73,12 @@ def plan_figures(budget: float | None) -> tuple[FigureSpec, ...]:
             lambda t: figures.allocation(t["plan"]),
         ),
         FigureSpec(
+            "pilot_qini",
+            "Who care helps: the pilot's uplift models (Qini curves, gain over random order)",
+            {"pilot_qini_curves": ("programme", "fraction", "curve", "random_line")},
+            lambda t: figures.pilot_qini(t["pilot_qini_curves"]),
+        ),
+        FigureSpec(
             "predicted_vs_simulated",
             "Predicted vs simulated net value of the plan and its baselines",
             {"comparison": ("policy", "net_value", "predicted_net_value")},
@@ -218,7 +224,7 @@ def plan_report(folder: str | Path) -> Path:
     """Write ``report.html`` (and ``figures/*.png``) for the plan run in ``folder``; return its path."""
     folder = _checked(folder, "plan")
     status = read_plan_status(folder)
-    tables = read_tables(folder, ("plan", "comparison", "frontier", "binding"))
+    tables = read_tables(folder, ("plan", "comparison", "frontier", "binding", "pilot_qini", "pilot_qini_curves"))
     budget = status.get("budget")
     specs = plan_figures(float(budget) if isinstance(budget, int | float) else None)
     blocks, skipped = figures_html(specs, tables, folder)
@@ -234,6 +240,14 @@ def plan_report(folder: str | Path) -> Path:
         keep = [f"{m}{s}" for m in COMPARED for s in ("", "_low", "_high") if f"{m}{s}" in present]
         shown = with_intervals(tables["comparison"][keep], COMPARED)
         sections.append(("Predicted vs simulated, against no care (95% intervals)", table_html(shown)))
+    if "pilot_qini" in tables and not tables["pilot_qini"].empty:
+        sections.append(
+            (
+                "Uplift models on the pilot (Qini coefficient per sample, 95% bootstrap interval; above 0: the "
+                "model's order finds those care helps better than random)",
+                table_html(tables["pilot_qini"]),
+            )
+        )
     if "frontier" in tables:
         sections.append(("Budget frontier", table_html(with_intervals(tables["frontier"], FRONTIER))))
     if "binding" in tables and not tables["binding"].empty:
