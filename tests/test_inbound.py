@@ -134,3 +134,24 @@ def test_abandonment_bounds_the_backlog_and_waits_of_an_outage():
     assert (outage["backlog_at_close"] < endless["backlog_at_close"] / 10 + 10).all()
     kpis = impatient.kpis
     assert kpis.loc[kpis["month"] == 2, "abandoned_contacts"].sum() > 0
+
+
+def test_a_repeat_contact_does_not_come_once_the_problem_is_gone():
+    """Repeats come 40 days on average after a failed contact, and every open problem goes away by itself at
+    the month's close: a repeat arriving after that has no problem to call about and is not made. Without that
+    check the repeats per first report would be r(1 − f) / (1 − r(1 − f)) = 0.72 (the first test's formula);
+    what remains are the repeats that arrive within the month, or when a new problem has opened (measured 0.16;
+    0.55 before repeats were re-checked on arrival)."""
+    r, f = 0.7, 0.4
+    service = {
+        "p_first_contact_resolution": {"hotline": f},
+        "p_self_resolve": 1.0,
+        "p_repeat_unresolved": r,
+        "dur_repeat_days": 40.0,
+        "hotline": NO_QUEUE,
+    }
+    config = tiny_config(n_subscribers=20_000, n_months=4, edit=lambda d: (_setup(service)(d), _hotline_only(d)))
+    subs = build_model(config).run().subscribers
+    without_check = r * (1 - f) / (1 - r * (1 - f))
+    observed = subs.repeat_contacts.sum() / subs.complaints.sum()
+    assert observed < 0.3 * without_check, observed
