@@ -100,13 +100,16 @@ def gains(
         for s, name in enumerate(record.segments.names):
             here = segment == s
             row: dict[str, object] = {"segment": name, "programme": programme, "level": level, "target": rule}
+            in_top = float((eligible & here & chosen).sum()) / max(float((eligible & here).sum()), 1.0)
             for outcome in GAINED:
                 top = contrast(delta[outcome], care.assigned[p] & here & chosen, care.control[p] & here & chosen)
+                rest = contrast(delta[outcome], care.assigned[p] & here & ~chosen, care.control[p] & here & ~chosen)
                 everyone = contrast(delta[outcome], care.assigned[p] & here, care.control[p] & here)
                 row[f"gain_{outcome}"] = top.difference - everyone.difference
-                # the first q are among all the eligible, so the two contrasts are correlated: the sum of their
-                # standard errors bounds the gain's (a bound, never an understatement)
-                row[f"gain_{outcome}_se"] = top.se + everyone.se
+                # the effect among all is about the mix w·top + (1 − w)·rest of two disjoint groups, so the gain
+                # is about (1 − w)(top − rest), whose standard error the two independent contrasts give
+                rest_se = rest.se if in_top < 1.0 else 0.0
+                row[f"gain_{outcome}_se"] = (1.0 - in_top) * float(np.hypot(top.se, rest_se))
             rows.append(row)
     return rows
 
