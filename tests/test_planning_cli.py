@@ -30,7 +30,8 @@ def test_cli_plans_and_writes_the_plan(tmp_path):
     for table in ("plan", "binding", "comparison", "pilot_estimates", "overlaps", "frontier", "rounds"):
         assert {f"{table}.parquet", f"{table}.csv"} <= names, table
     assert {"report.html", "manifest.json", "summary.txt"} <= names
-    assert (runs[0] / "report.html").read_text().count("data:image/png;base64,") == 3
+    # frontier, allocation, the pilot's Qini curves, predicted vs simulated
+    assert (runs[0] / "report.html").read_text().count("data:image/png;base64,") == 4
     status = json.loads((runs[0] / "plan.json").read_text())
     assert status["status"] == "optimal" and status["total_cost"] <= 300000 * (1 + 1e-6)
     assert "caresim plan:" in done.stdout and "plan minus even_spread" in done.stdout
