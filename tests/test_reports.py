@@ -54,7 +54,16 @@ def plan_tables() -> dict[str, pd.DataFrame]:
     for name in ("net_value", "retained"):
         frontier[f"{name}_low"], frontier[f"{name}_high"] = frontier[name] * 0.7, frontier[name] * 1.3
     frontier["poor_share"] = [0.1, 0.08, 0.07, np.nan]
-    return {"plan": plan, "comparison": comparison, "frontier": frontier}
+    fraction = np.linspace(0.02, 1.0, 50)
+    qini = pd.concat(
+        [
+            pd.DataFrame({"programme": name, "replication": rep, "fraction": fraction,
+                          "curve": 40 * np.sqrt(fraction) + rep, "random_line": 40 * fraction})
+            for name in ("retention_offer", "loyalty_reward")
+            for rep in (0, 1)
+        ]
+    )  # fmt: skip
+    return {"plan": plan, "comparison": comparison, "frontier": frontier, "pilot_qini_curves": qini}
 
 
 def write_plan_folder(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
@@ -88,11 +97,11 @@ def test_simulation_report_embeds_every_figure(simulation_folder: Path):
     assert "Subscribers and money by segment" in text and "high_flex" in text
 
 
-def test_plan_report_embeds_all_three_plan_figures(tmp_path: Path):
+def test_plan_report_embeds_every_plan_figure(tmp_path: Path):
     folder = write_plan_folder(tmp_path / "plan", plan_tables())
     assert kind_of(folder) == "plan"
     report(folder)
-    text = assert_figures(folder, {"frontier", "allocation", "predicted_vs_simulated"})
+    text = assert_figures(folder, {"frontier", "allocation", "pilot_qini", "predicted_vs_simulated"})
     assert "Figures not drawn" not in text
     assert "budget binds &lt;here&gt;" in text  # text from the folder is escaped
     assert "even_spread" in text and "retention_offer" in text
@@ -101,10 +110,12 @@ def test_plan_report_embeds_all_three_plan_figures(tmp_path: Path):
 def test_a_figure_without_its_table_is_skipped_and_named(tmp_path: Path):
     tables = plan_tables()
     del tables["comparison"]  # as after an infeasible plan
+    del tables["pilot_qini_curves"]  # as with planner.targeting=[]
     folder = write_plan_folder(tmp_path / "plan", tables)
     plan_report(folder)
     text = assert_figures(folder, {"frontier", "allocation"})
     assert "Figures not drawn" in text and "needs table comparison" in text
+    assert "needs table pilot_qini_curves" in text
 
 
 def test_simulation_report_refuses_a_plan_folder(tmp_path: Path):
