@@ -22,7 +22,7 @@ from caresim.config.errors import ConfigError
 from caresim.config.loading import conf_dir, validate
 from tests.test_bad_input import _cli
 
-TELCO_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"
+TELCO_CSV = Path(__file__).resolve().parents[1] / "data" / "telco" / "Telco-Customer-Churn.csv"  # shipped
 HEADER = "customerID,tenure,Contract,MonthlyCharges,Churn\n"
 
 
@@ -260,7 +260,7 @@ def test_fit_recovers_a_churn_level_and_a_quarter_of_the_season():
 
 
 # ---------------------------------------------------------------- (2) the shipped Telco population
-SOURCES = ["shipped figures"] + (["the CSV"] if TELCO_CSV.is_file() else [])
+SOURCES = ["shipped figures", "the CSV"]
 
 
 def _telco_snapshot(seed: int | None = None) -> dict:
@@ -410,3 +410,16 @@ def test_setting_one_tolerance_keeps_the_others():
     config = caresim.load_config(None, ["calibration=telco", "calibration.tolerances={churn_by_contract: 0.01}"])
     assert config.calibration.tolerances["churn_by_contract"] == 0.01
     assert config.calibration.tolerances["churn_by_tenure"] == 0.03  # the default, not dropped
+
+
+def test_the_telco_table_ships_with_the_project_unchanged():
+    """The README's calibration command reads data/telco/Telco-Customer-Churn.csv from a fresh clone."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    table = root / "data" / "telco" / "Telco-Customer-Churn.csv"
+    digest = hashlib.sha256(table.read_bytes()).hexdigest()
+    assert digest == "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91"
+    assert "calibration.table=data/telco/Telco-Customer-Churn.csv" in (root / "README.md").read_text()
+    assert "Apache License 2.0" in (root / "data" / "telco" / "README.md").read_text()

@@ -12,6 +12,7 @@ Bad input ends with one line on stderr naming the key, exit status 2, and nothin
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from datetime import datetime
@@ -27,14 +28,17 @@ from caresim.calibration import calibrate, check_save_as
 from caresim.config.errors import ConfigError
 from caresim.config.loading import build_config, check_overrides, conf_dir, for_hydra, load_config, sweep_variants
 from caresim.config.schema import CareConfig
+from caresim.files import unwritable
 from caresim.planning import plan
 from caresim.planning.report import render as render_plan
 from caresim.planning.uplift_job import train_uplift
+from caresim.results.manifest import ADDED_VARIABLE, TYPED_VARIABLE
 from caresim.results.summary import render
 from caresim.simulation import simulate
 from caresim.sweeps.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a process ended by Ctrl-C
 LAUNCHERS = ("basic", "joblib", "ray")
 
 
@@ -149,10 +153,8 @@ def _write(write, folder: Path, config: CareConfig, suffix: str) -> Path:
     for _ in range(100):
         try:
             return write(folder)
-        except (FileExistsError, OSError) as error:
+        except FileExistsError:
             if HydraConfig.get().mode != RunMode.MULTIRUN:
-                if not isinstance(error, FileExistsError):
-                    raise
                 folder = run_folder(config.run.output_dir, config.scenario, config.run.seed, suffix)
                 continue
             if (folder / "manifest.json").is_file():  # the same point finished meanwhile in a parallel sweep
@@ -217,15 +219,27 @@ def main() -> None:
         check_overrides(overrides)
         for variant in sweep_variants(values):  # compose and validate fully: Hydra never meets a bad value
             load_config(None, variant)
+        for variant in sweep_variants(values)[:1]:  # where the output goes: checked before any work
+            output_dir = load_config(None, variant).run.output_dir
+            reason = unwritable(output_dir)
+            if reason is not None:
+                raise ConfigError(f"run.output_dir: cannot write runs under {output_dir!r}: {reason}")
     except ConfigError as error:
         _fail(str(error))
     # any schema key may be set, listed in conf/ or not; Hydra's flags pass untouched
+    typed = sys.argv[1:]
     sys.argv = [sys.argv[0], *(for_hydra([arg])[0] if arg in overrides else arg for arg in sys.argv[1:])]
     if not any(o.lstrip("+").startswith("hydra.sweep.dir=") for o in overrides):
         output_dir = load_config(None, sweep_variants(values)[0]).run.output_dir
         sys.argv.append(f"hydra.sweep.dir={Path(output_dir) / 'sweeps' / sweep_id(values, experiment)}")
+    os.environ[TYPED_VARIABLE] = json.dumps(typed)  # the manifest says what was typed and what was added
+    os.environ[ADDED_VARIABLE] = json.dumps([arg for arg in sys.argv[1:] if arg not in typed])
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # run folders are committed whole or not at all: nothing half-written is left
+        print("caresim: interrupted; nothing written", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

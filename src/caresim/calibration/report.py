@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -20,6 +18,7 @@ from caresim.config.calibration import TableFigures
 from caresim.config.errors import ConfigError
 from caresim.config.loading import conf_dir
 from caresim.config.schema import CareConfig, Population
+from caresim.files import write_file_atomic
 from caresim.results.manifest import manifest
 from caresim.results.run import write_folder
 
@@ -247,12 +246,4 @@ class CalibrationReport:
         check_save_as(name, overwrite)
         path = population_path(name)
         text = self.population_yaml(self.header(name, overrides))
-        handle, staging = tempfile.mkstemp(prefix=f".{name}.", suffix=".yaml", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(staging, path)
-        except BaseException:
-            Path(staging).unlink(missing_ok=True)
-            raise
-        return path
+        return write_file_atomic(path, text.encode("utf-8"))

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from caresim.files import write_file_atomic
 from caresim.results.manifest import source_fingerprint
 
 
@@ -43,15 +42,7 @@ class RunCache:
         self.misses += 1
         result = compute()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=f".{key}.", dir=path.parent)
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    pickle.dump(result, stream, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_file_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         return result
 
 

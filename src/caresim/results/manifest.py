@@ -4,7 +4,10 @@ it took, so that a result can be traced and reproduced from its folder alone."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import platform
+import shlex
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -60,6 +63,22 @@ def git_commit(folder: Path = PROJECT_DIR) -> dict[str, object] | None:
     return {"commit": commit, "uncommitted_changes": bool(status.strip())}
 
 
+#: Set by the command line: what the user typed, and what caresim added to it for Hydra (JSON lists).
+TYPED_VARIABLE, ADDED_VARIABLE = "CARESIM_TYPED", "CARESIM_ADDED"
+
+
+def command_line() -> dict[str, object]:
+    """The command as the user typed it, and separately the arguments caresim added for Hydra (the sweep
+    folder) and how it rewrote the user's (``++key=value`` so that any schema key may be set)."""
+    typed = os.environ.get(TYPED_VARIABLE)
+    if typed is None:  # called from Python
+        return {"command": " ".join(sys.argv), "added_by_caresim": []}
+    return {
+        "command": shlex.join(["caresim", *json.loads(typed)]),
+        "added_by_caresim": json.loads(os.environ.get(ADDED_VARIABLE, "[]")),
+    }
+
+
 def manifest(
     config: CareConfig, wall_seconds: float, kind: str, overrides: list[str] | None = None
 ) -> dict[str, object]:
@@ -71,7 +90,7 @@ def manifest(
         "overrides": list(overrides or []),
         "wall_seconds": round(wall_seconds, 3),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        **command_line(),
         "versions": package_versions(),
         "source": source_fingerprint(),
         "git": git_commit(),

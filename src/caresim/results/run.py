@@ -7,9 +7,7 @@ which is renamed into place at the end.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +17,8 @@ import yaml
 from caresim.config.schema import CareConfig
 from caresim.engine.policy import CarePolicy
 from caresim.engine.record import RunRecord
+from caresim.files import commit_folder, make_staging_folder, sweep_stale_staging
 from caresim.results.manifest import manifest
-
-STAGING = ".staging-"  # a half-written folder is named .<folder><STAGING><random>
 
 TABLES = (
     "kpis",
@@ -83,7 +80,8 @@ def write_folder(
     if folder.exists():
         raise FileExistsError(f"output folder {folder} already exists")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}{STAGING}", dir=folder.parent))
+    sweep_stale_staging(folder.parent)
+    staging = make_staging_folder(folder)
     try:
         for name, table in tables.items():
             if "parquet" in formats:
@@ -95,7 +93,7 @@ def write_folder(
                 (staging / name).write_bytes(content)
             else:
                 (staging / name).write_text(content, encoding="utf-8")
-        os.replace(staging, folder)
+        commit_folder(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from caresim.files import write_file_atomic
 from caresim.sweeps.sweep import POINTS_VARIABLE, write_table
 
 
@@ -29,11 +29,7 @@ class CollectSweep(Callback):
             "swept": sorted(key for key, size in sizes.items() if size is not None),  # first in point names
         }
         # whole or not at all: the points of a parallel run of this sweep read it to name their folders
-        handle, temporary = tempfile.mkstemp(prefix=".sweep.json.", dir=folder)
-        with os.fdopen(handle, "w") as file:
-            file.write(json.dumps(command, indent=2))
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, folder / "sweep.json")
+        write_file_atomic(folder / "sweep.json", json.dumps(command, indent=2).encode("utf-8"))
         # workers started after this inherit it: each point then says "point k of n" (progress of the sweep)
         os.environ[POINTS_VARIABLE] = str(count_points(config))
 

@@ -11,20 +11,18 @@ DuckDB (``SELECT * FROM 'sweep.parquet'``).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
+from caresim.files import sweep_stale_staging, write_file_atomic
 from caresim.lifecycle import GRADES
 from caresim.results.manifest import source_fingerprint
-from caresim.results.run import STAGING
 
 #: Overrides that say how a run is shown or where it goes, not what it computes: not part of a point's name.
 PRESENTATION_KEYS = ("run.output_dir", "run.progress", "run.formats", "run.report", "run.n_shard_workers")
@@ -107,9 +105,8 @@ def is_finished(folder: Path, config_text: str) -> bool:
 
 
 def clear_leftovers(folder: Path) -> None:
-    """Remove half-written staging folders of ``folder`` left by a killed run."""
-    for leftover in folder.parent.glob(f".{folder.name}{STAGING}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    """Remove half-written staging folders beside ``folder`` left by killed runs (never a live run's)."""
+    sweep_stale_staging(folder.parent)
 
 
 def _parameters(point: Path) -> dict[str, Any]:
@@ -185,13 +182,8 @@ def write_table(sweep_dir: str | Path) -> Path:
     """Collect the sweep and write ``sweep.parquet`` and ``sweep.csv`` beside its points (each file whole)."""
     sweep_dir = Path(sweep_dir)
     table = collect(sweep_dir)
-    for name, write in (("sweep.parquet", table.to_parquet), ("sweep.csv", table.to_csv)):
-        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=sweep_dir)
-        os.close(handle)
-        try:
-            write(temporary, index=False)
-            os.replace(temporary, sweep_dir / name)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+    parquet = io.BytesIO()
+    table.to_parquet(parquet, index=False)
+    write_file_atomic(sweep_dir / "sweep.parquet", parquet.getvalue())
+    write_file_atomic(sweep_dir / "sweep.csv", table.to_csv(index=False).encode("utf-8"))
     return sweep_dir / "sweep.parquet"
