@@ -44,6 +44,14 @@ from caresim.results.run import TABLES
         ("catalogue.loyalty_reward.response.coef.age=1", "catalogue.loyalty_reward.response.coef.age: unknown config"),
         ("policy.loyalty_reward={share: 0.3, target: uplift}", "policy.loyalty_reward: target 'uplift' needs"),
         ("policy.retention_offer={mid_flex: {share: 0.3, target: age}}", "policy.retention_offer"),
+        ("service.p_complain=nan", "service.p_complain: Input should be a finite number (got nan)"),
+        ("planner.budget=inf", "planner.budget: Input should be a finite number (got inf)"),
+        (
+            "population.segments.mid_flx.size=5",
+            "population.segments.mid_flx: unknown segment 'mid_flx'; known segments: ['high_contract', 'high_flex',",
+        ),
+        ("catalogue.retention_ofer.cost_per_contact=5", "catalogue.retention_ofer: unknown programme 'retention_ofer'"),
+        ("policy.retention_offer={mid_flex: 0.3, share: 0.2}", "policy.retention_offer: mixes segment names"),
     ],
 )
 def test_bad_values_name_the_key(override, expected):

@@ -181,7 +181,7 @@ def validate(data: dict[str, Any]) -> CareConfig:
     try:
         config = CareConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error)) from None
+        raise ConfigError(_unknown_name(error, data) or describe_validation_error(error)) from None
     for key, names in (
         ("planner.scenarios", config.planner.scenarios),
         ("planner.verify.scenarios", config.planner.verify.scenarios),
@@ -190,6 +190,32 @@ def validate(data: dict[str, Any]) -> CareConfig:
             if name not in available_scenarios():
                 raise ConfigError(f"{key}: unknown scenario '{name}'; available: {available_scenarios()}")
     return config
+
+
+#: Named collections of the config: a key given there that lacks required settings is most likely misspelt.
+NAMED = {("population", "segments"): "segment", ("catalogue",): "programme"}
+
+
+def _unknown_name(error: ValidationError, data: dict[str, Any]) -> str | None:
+    """For a required setting missing under a segment or programme name: say the name is unknown (a misspelling
+    of one of the known names, or a new entry that must give every setting)."""
+    first = error.errors()[0]
+    if first["type"] != "missing":
+        return None
+    loc = tuple(str(part) for part in first["loc"])
+    for prefix, what in NAMED.items():
+        if loc[: len(prefix)] != prefix or len(loc) < len(prefix) + 2:
+            continue
+        name = loc[len(prefix)]
+        entries = data
+        for part in prefix:
+            entries = entries.get(part, {}) if isinstance(entries, dict) else {}
+        known = sorted(k for k in entries if k != name) if isinstance(entries, dict) else []
+        return (
+            f"{'.'.join(prefix)}.{name}: unknown {what} '{name}'; known {what}s: {known} (a new {what} must give "
+            f"every setting; '{loc[len(prefix) + 1]}' is missing)"
+        )
+    return None
 
 
 def describe_validation_error(error: ValidationError) -> str:

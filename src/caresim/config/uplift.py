@@ -12,7 +12,7 @@ Attribute = Literal[ATTRIBUTES]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CampaignColumns(_Strict):
