@@ -78,6 +78,18 @@ def test_malformed_scenario_file_is_reported(tmp_path, monkeypatch):
         read_scenario("broken")
     with pytest.raises(ConfigError, match=r"must hold only 'description' and 'overrides'"):
         read_scenario("odd")
+    # an unknown key deep in the overrides: the file, the key's line and what is allowed
+    (tmp_path / "typo.yaml").write_text(
+        "description: a typo\noverrides:\n  market:\n    outages:\n      - {month: 2, p_affected: 0.2}\n"
+        "  servce:\n    p_complain: 0.1\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        read_scenario("typo")
+    message = str(error.value)
+    assert f"scenario 'typo' ({tmp_path / 'typo.yaml'}, line 6): servce: unknown config key 'servce'" in message
+    (tmp_path / "deep.yaml").write_text("overrides:\n  market:\n    outages:\n      - {month: 2, p_afected: 0.2}\n")
+    with pytest.raises(ConfigError, match=r"line 4\): market.outages.0.p_afected: unknown config key"):
+        read_scenario("deep")
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -143,3 +155,14 @@ def test_cli_sweep_runs_every_point_and_sets_keys_absent_from_conf(tmp_path):
     assert len(runs) == 2 and runs[0].startswith("run.seed=1,") and runs[1].startswith("run.seed=2,")  # swept first
     config = (sweep / runs[0] / "config.yaml").read_text()
     assert "capacity_per_month: 50" in config
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 40, b"a,b\n1,2\n\x00\x00\x00"])
+def test_random_bytes_given_as_a_table_are_not_a_csv_text_file(tmp_path, content):
+    table = tmp_path / "customers.csv"
+    table.write_bytes(content)
+    done = _cli(tmp_path, "mode=calibrate", "calibration=telco", f"calibration.table={table}")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{table}: not a CSV text file" in lines[0], lines
+    assert not (tmp_path / "out").exists()

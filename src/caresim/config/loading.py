@@ -67,7 +67,33 @@ def read_scenario(name: str) -> dict[str, Any]:
     overrides = content.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise ConfigError(f"scenario '{name}'.overrides: must be a mapping of config keys")
+    _check_scenario_keys(name, path)
     return {"description": str(content.get("description") or ""), "overrides": overrides}
+
+
+def _check_scenario_keys(name: str, path: Path) -> None:
+    """Every key under a scenario's ``overrides`` must be a setting of the schema: else one line naming the
+    file and the line of the key."""
+    root = yaml.compose(path.read_text(encoding="utf-8"))
+    overrides = next((value for key, value in root.value if key.value == "overrides"), None)
+
+    def walk(node: yaml.Node, keys: list[str]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                dotted = [*keys, str(key_node.value)]
+                try:
+                    check_key(".".join(dotted))
+                except ConfigError as error:
+                    raise ConfigError(
+                        f"scenario '{name}' ({path}, line {key_node.start_mark.line + 1}): {error}"
+                    ) from None
+                walk(value_node, dotted)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, [*keys, str(index)])
+
+    if isinstance(overrides, yaml.MappingNode):
+        walk(overrides, [])
 
 
 # ---------------------------------------------------------------- override keys

@@ -17,9 +17,23 @@ def where(path: Path, column: str, row: int) -> str:
     return f"{path}: column '{column}', data row {row + 1} (file line {row + 2})"
 
 
+def check_text(path: Path, error: type[ConfigError]) -> None:
+    """Refuse a file that is not CSV text: NUL bytes, or bytes that are not UTF-8 (a spreadsheet, an archive)."""
+    with path.open("rb") as stream:
+        head = stream.read(1 << 16)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        if problem.start < len(head) - 4:  # not merely a character cut at the end of the sample
+            raise error(f"{path}: not a CSV text file (byte {problem.start} is not UTF-8 text)") from None
+    if b"\x00" in head:
+        raise error(f"{path}: not a CSV text file (it holds NUL bytes; a spreadsheet or archive?)")
+
+
 def check_shape(path: Path, error: type[ConfigError]) -> None:
-    """Refuse a header that names a column twice, and a row with more or fewer fields than the header (pandas
-    would shift or drop values)."""
+    """Refuse a file that is not CSV text, a header that names a column twice, and a row with more or fewer
+    fields than the header (pandas would shift or drop values)."""
+    check_text(path, error)
     with path.open(newline="", encoding="utf-8", errors="replace") as stream:
         rows = csv.reader(stream)
         header = [name.strip() for name in next(rows, [])]
