@@ -166,3 +166,15 @@ def test_random_bytes_given_as_a_table_are_not_a_csv_text_file(tmp_path, content
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{table}: not a CSV text file" in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+def test_help_is_a_short_page_with_the_modes_and_every_scenario(tmp_path):
+    from caresim.config.loading import available_scenarios
+
+    done = _cli(tmp_path, "--help")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert 20 < len(lines) <= 60  # Hydra's own help was a 509-line dump of the config
+    text = done.stdout
+    for word in ("simulate", "plan", "calibrate", "uplift", "docs/model.md", "--cfg job", *available_scenarios()):
+        assert word in text, word

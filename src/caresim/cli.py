@@ -26,7 +26,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from caresim.calibration import calibrate, check_save_as
 from caresim.config.errors import ConfigError
-from caresim.config.loading import build_config, check_overrides, conf_dir, for_hydra, load_config, sweep_variants
+from caresim.config.loading import (
+    available_scenarios,
+    build_config,
+    check_overrides,
+    conf_dir,
+    config_groups,
+    for_hydra,
+    load_config,
+    read_scenario,
+    sweep_variants,
+)
 from caresim.config.schema import CareConfig
 from caresim.files import unwritable
 from caresim.planning import plan
@@ -209,8 +219,53 @@ def experiment_sweep(values: list[str]) -> str:
     return text
 
 
+def help_text() -> str:
+    """``caresim --help``: a page, not the whole config (``caresim --cfg job`` prints that)."""
+    scenarios = []
+    for name in available_scenarios():
+        try:
+            described = read_scenario(name)["description"]
+        except ConfigError as error:
+            described = f"(cannot be read: {error})"
+        scenarios.append(f"  {name:<18} {described}")
+    groups = [f"  {group:<12} {', '.join(options)}" for group, options in config_groups().items() if options]
+    return "\n".join(
+        [
+            "caresim: simulate and plan investment in telecom customer-care programmes",
+            "",
+            "usage: caresim [key=value ...]            one run (mode=simulate by default)",
+            "       caresim --multirun key=a,b ...     a sweep, one run per combination",
+            "       caresim --multirun +experiment=<name>   a reproducible experiment (experiments/README.md)",
+            "",
+            "modes (mode=...):",
+            "  simulate   run the care policy of the config over the horizon and judge each programme",
+            "  plan       pilot, optimise the care mix under the budget, verify by simulation, compare",
+            "  calibrate  fit the population to a customer table or to published churn",
+            "  uplift     learn who a programme helps, from a simulated pilot or a campaign table",
+            "",
+            "scenarios (scenario=...):",
+            *scenarios,
+            "",
+            "config groups (group=option):",
+            *groups,
+            "",
+            "main keys:",
+            "  run.n_months, run.scale, run.seed, run.output_dir, run.progress, run.report",
+            "  policy.<programme>=share | {<segment>: share} | {share: s, target: random|risk|value|uplift}",
+            "  planner.budget, planner.objective, planner.risk, planner.targeting, planner.scenarios",
+            "  calibration.table, calibration.save_as;  uplift.programme, uplift.campaign, uplift.models",
+            "",
+            "the full schema: docs/model.md (the simulator), docs/planner.md (the planner), or",
+            "  caresim --cfg job [key=value ...]   prints the resolved config; caresim --hydra-help for Hydra's flags",
+        ]
+    )
+
+
 def main() -> None:
     """Entry point: check the command line against the schema, then hand over to Hydra."""
+    if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        print(help_text())
+        return
     overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-") and "=" in arg]
     values = [o for o in overrides if not o.lstrip("+").startswith("hydra")]
     try:
