@@ -362,6 +362,7 @@ def test_prepaid_quarters_follow_the_market_seasonal_shape():
         ("prepaid", ("market=prepaid",), 0.026, 0.029, 4 * (0.0275 * 0.9725 / 60_000) ** 0.5),
     ],
 )
+@pytest.mark.slow
 def test_rate_populations_hold_their_band_on_another_seed_within_the_noise(population, extra, low, high, slack):
     rates = _monthly_churn(population, population, "run.seed=7", *extra)  # the fits used seed 20261123
     for period in ("year", "q1", "q2", "q3", "q4"):

@@ -9,6 +9,8 @@ from caresim.planning import plan
 from caresim.report.sweep import sweep_report
 from caresim.sweeps.sweep import point_name, write_table
 
+pytestmark = pytest.mark.slow  # end to end: minutes (the slow tier, run by CI)
+
 EXPERIMENTS = sorted(path.stem for path in (conf_dir() / "experiment").glob("*.yaml"))
 TINY = (
     "run.n_months=2",

@@ -19,6 +19,8 @@ from caresim.planning.responses import planning_problem
 from caresim.results.intervals import t_interval as interval
 from tests.conftest import tiny_plan_config
 
+pytestmark = pytest.mark.slow  # end to end: minutes (the slow tier, run by CI)
+
 TOLERANCE = 1e-6
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from tests.test_bad_input import _cli
 
+pytestmark = pytest.mark.slow  # end to end: minutes (the slow tier, run by CI)
+
 QUICK = (
     "mode=plan",
     "run.n_months=3",

@@ -105,6 +105,7 @@ def concentrated():
     return _plan({"digital_channel": -6.0}, 0.5)
 
 
+@pytest.mark.slow
 def test_the_planner_targets_by_uplift_where_care_helps_an_observable_few(concentrated):
     report = concentrated
     qini = report.tables()["pilot_qini"]
@@ -126,6 +127,7 @@ def test_the_planner_targets_by_uplift_where_care_helps_an_observable_few(concen
     assert np.isfinite(comparison.loc["plan_by_uplift", "net_value_vs_plan"])
 
 
+@pytest.mark.slow
 def test_the_rules_tie_where_care_helps_nobody():
     report = _plan({}, 1.0)
     gains = report.pilot.targeted
@@ -135,6 +137,7 @@ def test_the_rules_tie_where_care_helps_nobody():
     assert gains["gain_retained"].abs().mean() < 0.02
 
 
+@pytest.mark.slow
 def test_the_plan_report_shows_the_pilots_qini_curves_and_the_rules(concentrated, tmp_path):
     from caresim.report import plan_report
 

@@ -60,6 +60,7 @@ def test_sweep_writes_one_folder_per_point_and_one_table(tmp_path):
     assert list(by_duckdb["churned"]) == list(table["churned"])
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_losing_or_repeating_a_run(tmp_path):
     reference = tmp_path / "whole"
     assert _caresim(reference, "--multirun", *SWEEP).returncode == 0
@@ -88,6 +89,7 @@ def _any_point(output: Path) -> bool:
     return sweeps.exists() and any(_points(folder) for folder in sweeps.iterdir())
 
 
+@pytest.mark.slow
 def test_two_joblib_workers_give_the_same_table_as_one(tmp_path):
     one = _caresim(tmp_path / "one", "--multirun", *SWEEP)
     two = _caresim(tmp_path / "two", "--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SWEEP)
@@ -101,6 +103,7 @@ def test_two_joblib_workers_give_the_same_table_as_one(tmp_path):
     pd.testing.assert_frame_equal(*kpis)
 
 
+@pytest.mark.slow
 def test_ray_launcher_runs_a_two_point_sweep_on_a_local_instance(tmp_path):
     ray_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
     try:
@@ -171,6 +174,7 @@ def test_sweep_id_depends_on_the_points_not_on_how_they_are_written():
     assert sweep_id(["+experiment=a"], "params: 1") != sweep_id(["+experiment=a"], "params: 2")
 
 
+@pytest.mark.slow
 def test_a_finished_point_is_recognised_whatever_the_presentation_settings(tmp_path):
     done = _caresim(tmp_path, "--multirun", *SWEEP)
     assert done.returncode == 0

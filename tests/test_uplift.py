@@ -148,6 +148,7 @@ def _saved_by_each_rule(coef: dict, rel_churn_hazard: float) -> dict[str, int]:
     return saved
 
 
+@pytest.mark.slow
 def test_uplift_targeting_beats_risk_and_random_when_response_is_not_risk():
     # subscribers who prefer digital channels do not respond: observable, and unrelated to churn risk
     saved = _saved_by_each_rule({"digital_channel": -5.0}, 0.3)
@@ -335,6 +336,7 @@ def test_a_bad_campaign_table_is_refused_in_one_line_naming_column_and_row(tmp_p
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_trained_model_is_used_by_a_policy_in_config(tmp_path):
     _campaign_csv(tmp_path / "campaign.csv", n=4000)
     campaign = f"uplift.campaign={tmp_path / 'campaign.csv'}"
@@ -364,6 +366,7 @@ def test_a_trained_model_is_used_by_a_policy_in_config(tmp_path):
     assert missing.returncode == 2 and "uplift.models.loyalty_reward: no such model file" in missing.stderr
 
 
+@pytest.mark.slow
 def test_the_uplift_job_compares_targeting_rules_by_simulation():
     from caresim import validate
     from caresim.planning.uplift_job import train_uplift
