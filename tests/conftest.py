@@ -9,6 +9,10 @@ import pytest
 import caresim
 from caresim.simulation import build_model, collect
 
+# A subprocess that runs longer than this has hung: a guard against hangs, never a time test.
+# CI machines run the slow tier up to twice as slowly as a developer's, so it is generous.
+HANG_GUARD_SECONDS = 1800
+
 
 def tiny_config(
     scenario: str = "baseline",

@@ -11,6 +11,7 @@ import caresim
 from caresim import ConfigError
 from caresim.config.loading import read_scenario
 from caresim.results.run import TABLES
+from tests.conftest import HANG_GUARD_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     flags = [arg for arg in args if arg.startswith("-")]  # Hydra reads flags before overrides
     values = [arg for arg in args if not arg.startswith("-")]
     command = [sys.executable, "-m", "caresim.cli", *flags, f"run.output_dir={tmp_path / 'out'}", *values]
-    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=HANG_GUARD_SECONDS)
 
 
 @pytest.mark.parametrize(

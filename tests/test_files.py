@@ -23,6 +23,7 @@ from caresim.files import (
     write_file_atomic,
 )
 from caresim.results.run import write_folder
+from tests.conftest import HANG_GUARD_SECONDS
 
 
 def _dead_pid() -> int:
@@ -72,7 +73,7 @@ def test_two_runs_finishing_in_the_same_second_both_keep_their_results(tmp_path)
     for _ in range(2):
         runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
         for run in runs:
-            _, err = run.communicate(timeout=300)
+            _, err = run.communicate(timeout=HANG_GUARD_SECONDS)
             assert run.returncode == 0, err.decode()
     folders = list((tmp_path / "out" / "baseline").iterdir())
     assert len(folders) == 4 and all((f / "manifest.json").is_file() for f in folders)
@@ -139,7 +140,7 @@ def test_an_output_folder_under_a_file_is_refused_before_any_work(tmp_path):
     (tmp_path / "README.md").write_text("x")
     for mode in ("mode=simulate", "mode=calibrate"):
         run = _cli(tmp_path, mode, "calibration=telco", f"run.output_dir={tmp_path / 'README.md' / 'out'}")
-        out, err = run.communicate(timeout=120)
+        out, err = run.communicate(timeout=HANG_GUARD_SECONDS)
         assert run.returncode == 2
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("caresim: run.output_dir: cannot write runs under")
@@ -152,7 +153,7 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_leaving_nothing(tmp_path):
     run = _cli(tmp_path, "run.n_months=36", "run.scale=4", f"run.output_dir={tmp_path / 'out'}")
     time.sleep(8)  # past start-up, inside the simulation
     run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=120)
+    _, err = run.communicate(timeout=HANG_GUARD_SECONDS)
     assert run.returncode == 130, err
     assert err.strip().splitlines()[-1] == "caresim: interrupted; nothing written"
     assert len(err.strip().splitlines()) == 1, err
@@ -164,7 +165,7 @@ def test_the_manifest_records_what_was_typed_and_apart_what_caresim_added(tmp_pa
     import json
 
     run = _cli(tmp_path, "run.n_months=1", "run.scale=400", f"run.output_dir={tmp_path / 'out'}")
-    _, err = run.communicate(timeout=300)
+    _, err = run.communicate(timeout=HANG_GUARD_SECONDS)
     assert run.returncode == 0, err
     (folder,) = (tmp_path / "out" / "baseline").iterdir()
     manifest = json.loads((folder / "manifest.json").read_text())

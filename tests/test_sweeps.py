@@ -16,6 +16,7 @@ import pytest
 
 from caresim.report.sweep import sweep_report
 from caresim.sweeps.sweep import point_name, sweep_id
+from tests.conftest import HANG_GUARD_SECONDS
 
 SWEEP = ("run.seed=1,2,3", "run.n_months=3", "run.scale=400", "run.progress=false")
 
@@ -29,7 +30,7 @@ def _caresim(output: Path, *args: str, wait: bool = True):
         return subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
         )
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=HANG_GUARD_SECONDS)
 
 
 def _sweep_dir(output: Path) -> Path:

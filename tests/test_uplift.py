@@ -15,7 +15,7 @@ from caresim.engine.policy import CarePolicy, in_target
 from caresim.planning.uplift import FEATURES, fit_uplift, qini, training_data
 from caresim.results.evaluation import evaluate_programmes
 from caresim.simulation import build_model
-from tests.conftest import tiny_config
+from tests.conftest import HANG_GUARD_SECONDS, tiny_config
 
 
 def _generated(n: int, heterogeneous: bool, seed: int = 1):
@@ -315,7 +315,7 @@ def _cli(tmp_path, *args: str):
 
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     command = [sys.executable, "-m", "caresim.cli", f"run.output_dir={tmp_path / 'out'}", "run.progress=false", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=HANG_GUARD_SECONDS)
 
 
 @pytest.mark.parametrize(
