@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import caresim
 from caresim.simulation import build_model, collect
+
+ROOT = Path(__file__).resolve().parents[1]
+# Tests write only to temporary folders: the user's config folder (saved populations) too, for every test and
+# every subprocess it starts. pytest_sessionfinish below fails the session if the checkout gained a file.
+os.environ["CARESIM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="caresim-test-conf-")
+TOOL_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 
 # A subprocess that runs longer than this has hung: a guard against hangs, never a time test.
 # CI machines run the slow tier up to twice as slowly as a developer's, so it is generous.
@@ -74,3 +83,28 @@ def tiny_plan_config(
             plan[key] = value
 
     return tiny_config(n_subscribers=n_subscribers, n_months=n_months, edit=shrink, **more)
+
+
+def _checkout_files() -> set[str]:
+    files = set()
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if name not in TOOL_FOLDERS and not name.endswith(".egg-info")]
+        files.update(os.path.relpath(os.path.join(folder, name), ROOT) for name in names)
+    return files
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[CHECKOUT_KEY] = _checkout_files()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test left a file in the checkout (outputs/, conf/, ...)."""
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks once, at the end
+        return
+    added = sorted(_checkout_files() - session.config.stash[CHECKOUT_KEY])
+    if added:
+        print(f"\ntests wrote into the checkout (they must write only to temporary folders): {added[:10]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+CHECKOUT_KEY = pytest.StashKey[set]()

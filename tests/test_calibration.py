@@ -19,7 +19,7 @@ from caresim.calibration.snapshot import cross_section, monthly_churn, snapshot_
 from caresim.calibration.targets import tenure_groups
 from caresim.config.calibration import Calibration, TableFigures
 from caresim.config.errors import ConfigError
-from caresim.config.loading import conf_dir, validate
+from caresim.config.loading import conf_dir, user_conf_dir, validate
 from tests.test_bad_input import _cli
 
 TELCO_CSV = Path(__file__).resolve().parents[1] / "data" / "telco" / "Telco-Customer-Churn.csv"  # shipped
@@ -158,6 +158,7 @@ def test_bad_table_through_the_cli_one_line_exit_2_nothing_written(tmp_path, cas
     (tmp_path / "in").mkdir()
     table = _write(tmp_path / "in", text)
     before = sorted(path.name for path in (conf_dir() / "population").iterdir())
+    saved = user_conf_dir() / "population" / "t_bad.yaml"
     done = _cli(
         tmp_path, "mode=calibrate", "calibration=telco", f"calibration.table={table}", "calibration.save_as=t_bad"
     )
@@ -168,16 +169,26 @@ def test_bad_table_through_the_cli_one_line_exit_2_nothing_written(tmp_path, cas
     assert "Traceback" not in done.stderr + done.stdout
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in"]  # no output folder
     assert sorted(path.name for path in (conf_dir() / "population").iterdir()) == before
+    assert not saved.exists()
 
 
-def test_save_as_refuses_an_existing_population_in_one_line(tmp_path):
-    done = _cli(tmp_path, "mode=calibrate", "calibration=telco", "calibration.save_as=default")
+def test_save_as_refuses_a_shipped_name_and_an_existing_saved_one_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARESIM_CONFIG_DIR", str(tmp_path / "mine"))
+    (tmp_path / "run").mkdir()
+    done = _cli(tmp_path / "run", "mode=calibrate", "calibration=telco", "calibration.save_as=default")
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "caresim: calibration.save_as: conf/population/default.yaml exists; choose another name or set "
-        "calibration.overwrite=true"
+        "caresim: calibration.save_as: 'default' is a population shipped with caresim; choose another name"
     )
-    assert list(tmp_path.iterdir()) == []
+    saved = tmp_path / "mine" / "population" / "ours.yaml"
+    saved.parent.mkdir(parents=True)
+    saved.write_text("kept: true\n")
+    done = _cli(tmp_path / "run", "mode=calibrate", "calibration=telco", "calibration.save_as=ours")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"caresim: calibration.save_as: {saved} exists; choose another name or set calibration.overwrite=true"
+    )
+    assert list((tmp_path / "run").iterdir()) == [] and saved.read_text() == "kept: true\n"
 
 
 # ---------------------------------------------------------------- (1) recovery of known parameters
@@ -370,41 +381,45 @@ def test_rate_populations_hold_their_band_on_another_seed_within_the_noise(popul
 
 
 # ---------------------------------------------------------------- the command end to end
-def test_cli_calibrates_writes_the_folder_and_a_population_usable_by_name(tmp_path):
-    name = f"t_calibrated_{tmp_path.name[-12:].lower().replace('-', '_')}"
-    path = conf_dir() / "population" / f"{name}.yaml"
-    try:
-        done = _cli(
-            tmp_path,
-            "mode=calibrate",
-            "calibration=telco",
-            "calibration.snapshot.n_subscribers=2000",
-            "calibration.fit.max_evaluations=3",
-            f"calibration.save_as={name}",
-            "run.progress=false",
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        (run,) = (tmp_path / "out" / "baseline").iterdir()
-        assert run.name.endswith("-calibrate")
-        names = {p.name for p in run.iterdir()}
-        assert {"targets.parquet", "targets.csv", "fit.csv", "population.yaml", "summary.txt", "manifest.json"} <= names
-        targets = pd.read_csv(run / "targets.csv")
-        assert {"target", "group", "observed", "fitted", "error", "tolerance", "ok"} <= set(targets.columns)
-        assert set(targets["target"]) >= {"churn_by_contract", "churn_by_tenure", "tenure_quartiles_churned"}
-        held_out = targets[targets["target"] == "churn_by_tenure_month_to_month"]
-        assert len(held_out) == 5 and (held_out["weight"] == 0).all()  # a check the fit never saw
-        assert (targets.loc[targets["target"] == "churn_by_contract", "weight"] == 1).all()
-        assert len(pd.read_csv(run / "fit.csv")) == 3
-        assert (run / "calibration.png").read_bytes().startswith(b"\x89PNG")
-        page = (run / "report.html").read_text(encoding="utf-8")
-        assert page.count('<img src="data:image/png;base64,') == 1 and "churn_by_tenure" in page
-        assert f"Population '{name}'" in (run / "population.yaml").read_text()
-        assert "stopped: max_evaluations reached" in done.stdout and f"population={name}" in done.stdout
-        config = caresim.load_config(None, [f"population={name}", "run.n_months=2", "run.scale=400"])
-        assert "high_two_year" in config.population.segments
-        assert caresim.simulate(config, progress=False).kpis["active"].sum() > 0
-    finally:
-        path.unlink(missing_ok=True)
+def test_cli_calibrates_writes_the_folder_and_a_population_usable_by_name(tmp_path, monkeypatch):
+    name = "t_calibrated"
+    monkeypatch.setenv("CARESIM_CONFIG_DIR", str(tmp_path / "mine"))
+    shipped = sorted(path.name for path in (conf_dir() / "population").iterdir())
+    # the population is saved in the user's config folder, never in caresim's conf/
+    done = _cli(
+        tmp_path,
+        "mode=calibrate",
+        "calibration=telco",
+        "calibration.snapshot.n_subscribers=2000",
+        "calibration.fit.max_evaluations=3",
+        f"calibration.save_as={name}",
+        "run.progress=false",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run,) = (tmp_path / "out" / "baseline").iterdir()
+    assert run.name.endswith("-calibrate")
+    names = {p.name for p in run.iterdir()}
+    assert {"targets.parquet", "targets.csv", "fit.csv", "population.yaml", "summary.txt", "manifest.json"} <= names
+    targets = pd.read_csv(run / "targets.csv")
+    assert {"target", "group", "observed", "fitted", "error", "tolerance", "ok"} <= set(targets.columns)
+    assert set(targets["target"]) >= {"churn_by_contract", "churn_by_tenure", "tenure_quartiles_churned"}
+    held_out = targets[targets["target"] == "churn_by_tenure_month_to_month"]
+    assert len(held_out) == 5 and (held_out["weight"] == 0).all()  # a check the fit never saw
+    assert (targets.loc[targets["target"] == "churn_by_contract", "weight"] == 1).all()
+    assert len(pd.read_csv(run / "fit.csv")) == 3
+    assert (run / "calibration.png").read_bytes().startswith(b"\x89PNG")
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert page.count('<img src="data:image/png;base64,') == 1 and "churn_by_tenure" in page
+    assert f"Population '{name}'" in (run / "population.yaml").read_text()
+    assert "stopped: max_evaluations reached" in done.stdout and f"population={name}" in done.stdout
+    assert (tmp_path / "mine" / "population" / f"{name}.yaml").is_file()
+    assert sorted(path.name for path in (conf_dir() / "population").iterdir()) == shipped
+    config = caresim.load_config(None, [f"population={name}", "run.n_months=2", "run.scale=400"])
+    assert "high_two_year" in config.population.segments
+    assert caresim.simulate(config, progress=False).kpis["active"].sum() > 0
+    shown = _cli(tmp_path, "--cfg=job", f"population={name}")  # the command line finds it too
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "high_two_year" in shown.stdout
 
 
 def test_setting_one_tolerance_keeps_the_others():

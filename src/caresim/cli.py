@@ -35,7 +35,9 @@ from caresim.config.loading import (
     for_hydra,
     load_config,
     read_scenario,
+    search_path_override,
     sweep_variants,
+    user_conf_dir,
 )
 from caresim.config.schema import CareConfig
 from caresim.files import unwritable
@@ -136,8 +138,8 @@ def _uplift(config: CareConfig, folder: Path, overrides: list[str]) -> None:
 
 
 def _calibrate(config: CareConfig, folder: Path, overrides: list[str]) -> None:
-    """Fit the population; write the run folder, then conf/population/<save_as>.yaml if asked. A bad table or
-    an existing save_as target ends in one line before anything is written."""
+    """Fit the population; write the run folder, then the population in the user's config folder if asked. A bad
+    table or an existing save_as target ends in one line before anything is written."""
     settings = config.calibration
     try:
         check_save_as(settings.save_as, settings.overwrite)
@@ -246,7 +248,7 @@ def help_text() -> str:
             "scenarios (scenario=...):",
             *scenarios,
             "",
-            "config groups (group=option):",
+            f"config groups (group=option; your own options go in {user_conf_dir()}/<group>/<option>.yaml):",
             *groups,
             "",
             "main keys:",
@@ -287,6 +289,8 @@ def main() -> None:
     if not any(o.lstrip("+").startswith("hydra.sweep.dir=") for o in overrides):
         output_dir = load_config(None, sweep_variants(values)[0]).run.output_dir
         sys.argv.append(f"hydra.sweep.dir={Path(output_dir) / 'sweeps' / sweep_id(values, experiment)}")
+    if not any(o.lstrip("+").startswith("hydra.searchpath=") for o in overrides):
+        sys.argv.extend(search_path_override())  # the user's config folder: saved populations and the like
     os.environ[TYPED_VARIABLE] = json.dumps(typed)  # the manifest says what was typed and what was added
     os.environ[ADDED_VARIABLE] = json.dumps([arg for arg in sys.argv[1:] if arg not in typed])
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)

@@ -7,7 +7,7 @@
 - ``snapshot``: simulating a candidate and reading the same figures from its results.
 - ``compare``: weighted errors against the targets; the observed-vs-fitted table.
 - ``fit``: scipy's least_squares with common random numbers, progress and a stated tolerance.
-- ``report``: the report, its run folder and ``conf/population/<name>.yaml``.
+- ``report``: the report, its run folder and ``<user config folder>/population/<name>.yaml``.
 """
 
 from caresim.calibration.calibrate import calibrate

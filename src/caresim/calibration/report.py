@@ -1,5 +1,6 @@
 """The calibration's report: observed vs fitted per target, the fit's trace, the calibrated population as a
-config, and writing them (a run folder that appears whole or not at all; ``conf/population/<name>.yaml``)."""
+config, and writing them (a run folder that appears whole or not at all; ``population/<name>.yaml`` in the
+user's config folder)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import yaml
 from caresim.calibration.fit import FitResult
 from caresim.config.calibration import TableFigures
 from caresim.config.errors import ConfigError
-from caresim.config.loading import conf_dir
+from caresim.config.loading import conf_dir, user_conf_dir
 from caresim.config.schema import CareConfig, Population
 from caresim.files import write_file_atomic
 from caresim.results.manifest import manifest
@@ -55,15 +56,19 @@ def _show_error(target: str, value: float) -> str:
 
 
 def population_path(name: str) -> Path:
-    """Where ``population=<name>`` is read from."""
-    return conf_dir() / "population" / f"{name}.yaml"
+    """Where ``calibration.save_as=<name>`` writes: the user's config folder, never caresim's own ``conf/``."""
+    return user_conf_dir() / "population" / f"{name}.yaml"
 
 
 def check_save_as(name: str | None, overwrite: bool) -> None:
-    """Refuse, before any work, to replace an existing population config unless ``overwrite``."""
-    if name is not None and population_path(name).exists() and not overwrite:
+    """Refuse, before any work, a shipped population's name, or an existing saved one unless ``overwrite``."""
+    if name is None:
+        return
+    if (conf_dir() / "population" / f"{name}.yaml").exists():
+        raise ConfigError(f"calibration.save_as: '{name}' is a population shipped with caresim; choose another name")
+    if population_path(name).exists() and not overwrite:
         raise ConfigError(
-            f"calibration.save_as: conf/population/{name}.yaml exists; choose another name or set "
+            f"calibration.save_as: {population_path(name)} exists; choose another name or set "
             "calibration.overwrite=true"
         )
 
@@ -242,7 +247,8 @@ class CalibrationReport:
         return {"calibration.png": png, "report.html": page(title, sections)}
 
     def save_population(self, name: str, overwrite: bool = False, overrides: list[str] | None = None) -> Path:
-        """Write ``conf/population/<name>.yaml`` (whole or not at all), so that ``population=<name>`` works."""
+        """Write ``<user config folder>/population/<name>.yaml`` (whole or not at all), so that
+        ``population=<name>`` works."""
         check_save_as(name, overwrite)
         path = population_path(name)
         text = self.population_yaml(self.header(name, overrides))

@@ -291,7 +291,9 @@ class Calibration(_Strict):
     snapshot: Snapshot = Snapshot()
     fit: Fit = Fit()
     save_as: Annotated[str, Field(pattern=NAME_PATTERN)] | None = Field(
-        None, description="also write the calibrated population as conf/population/<save_as>.yaml"
+        None,
+        description="also write the calibrated population as population/<save_as>.yaml in the user's config folder "
+        "($CARESIM_CONFIG_DIR, else ~/.config/caresim), so that population=<save_as> reads it",
     )
     overwrite: bool = Field(False, description="allow save_as to replace an existing population config")
 

@@ -7,6 +7,7 @@ validated ``CareConfig``. Every failure is a ``ConfigError`` with one line namin
 
 from __future__ import annotations
 
+import os
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,13 +38,38 @@ def scenarios_dir() -> Path:
     return _project_dir("scenarios")
 
 
+USER_CONF_VARIABLE = "CARESIM_CONFIG_DIR"
+
+
+def user_conf_dir() -> Path:
+    """The user's own config folder, searched after ``conf/``: where calibrated populations are saved.
+
+    ``$CARESIM_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/caresim``, else ``~/.config/caresim``. Its groups mirror
+    ``conf/`` (``population/<name>.yaml``, ``market/<name>.yaml``, ...); caresim's own folder is never written.
+    """
+    chosen = os.environ.get(USER_CONF_VARIABLE)
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "caresim"
+
+
+def search_path_override() -> list[str]:
+    """The Hydra override that adds the user's config folder, when it exists (Hydra warns on a missing one)."""
+    folder = user_conf_dir()
+    return [f"hydra.searchpath=[file://{folder.resolve()}]"] if folder.is_dir() else []
+
+
 def config_groups() -> dict[str, list[str]]:
-    """Config groups of ``conf/`` and their options."""
-    return {
-        group.name: sorted(option.stem for option in group.glob("*.yaml"))
-        for group in sorted(conf_dir().iterdir())
-        if group.is_dir()
-    }
+    """Config groups of ``conf/`` and of the user's config folder, with their options."""
+    groups: dict[str, set[str]] = {}
+    for root in (conf_dir(), user_conf_dir()):
+        if not root.is_dir():
+            continue
+        for group in root.iterdir():
+            if group.is_dir():
+                groups.setdefault(group.name, set()).update(option.stem for option in group.glob("*.yaml"))
+    return {name: sorted(groups[name]) for name in sorted(groups)}
 
 
 def available_scenarios() -> list[str]:
@@ -293,7 +319,7 @@ def compose(overrides: Sequence[str] = ()) -> dict[str, Any]:
     GlobalHydra.instance().clear()  # inside the caresim app (planning across scenarios): set the app's aside
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+            cfg = hydra_compose(config_name="config", overrides=[*overrides, *search_path_override()])
     except HydraException as error:
         raise ConfigError(
             " ".join(str(error).split("\n")[:1] + [line.strip() for line in str(error).split("\n")[2:3]])
