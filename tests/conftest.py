@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import caresim
 from caresim.simulation import build_model, collect
@@ -18,9 +21,27 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["CARESIM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="caresim-test-conf-")
 TOOL_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 
+# Property-based tests (tests/test_properties.py): a fast profile by default, 1,000 cases in CI
+# (HYPOTHESIS_PROFILE=ci). Derandomised, and no example database in the checkout: a run is repeatable.
+_PROPERTY_SETTINGS = {
+    "deadline": None,
+    "derandomize": True,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("fast", max_examples=30, **_PROPERTY_SETTINGS)
+settings.register_profile("ci", max_examples=1000, **_PROPERTY_SETTINGS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
 # A subprocess that runs longer than this has hung: a guard against hangs, never a time test.
 # CI machines run the slow tier up to twice as slowly as a developer's, so it is generous.
 HANG_GUARD_SECONDS = 1800
+
+
+@functools.cache
+def _composed(scenario: str, overrides: tuple[str, ...]) -> dict[str, Any]:
+    """A scenario's whole config as plain data, composed once per test process (Hydra takes about 0.3 s)."""
+    return caresim.load_config(scenario, list(overrides)).model_dump()
 
 
 def tiny_config(
@@ -34,8 +55,7 @@ def tiny_config(
 
     ``edit`` may change the plain config dict before validation.
     """
-    base = caresim.load_config(scenario, ["run.progress=false", f"run.n_months={n_months}", *overrides])
-    data = base.model_dump()
+    data = copy.deepcopy(_composed(scenario, ("run.progress=false", f"run.n_months={n_months}", *overrides)))
     data["run"]["scale"] = 1.0
     segments = data["population"]["segments"].values()
     factor = n_subscribers / sum(s["size"] for s in segments)

@@ -1,10 +1,16 @@
 """``caresim mode=plan`` from the command line: a plan written whole, bad planner input refused in one line."""
 
 import json
+import pickle
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
 
+from tests.conftest import HANG_GUARD_SECONDS
 from tests.test_bad_input import _cli
 
 pytestmark = pytest.mark.slow  # end to end: minutes (the slow tier, run by CI)
@@ -77,3 +83,46 @@ def test_cli_plans_across_two_scenarios(tmp_path):
     (run,) = (tmp_path / "out" / "baseline").iterdir()
     simulated = pd.read_parquet(run / "simulated.parquet")
     assert set(simulated["scenario"]) == {"baseline", "price_war"}
+
+
+def test_killed_plan_resumes_from_its_run_cache_and_plans_the_same(tmp_path):
+    """SIGKILL a real ``caresim mode=plan`` part-way; the rerun reuses every finished run and writes the plan
+    the uninterrupted job writes; what the killed job was writing is never read and is swept."""
+    settings = (*QUICK, "planner.budget=300000", "planner.resume=true")
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    assert _cli(whole, *settings).returncode == 0
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    cache = killed / "out" / ".cache" / "planner"
+    command = [sys.executable, "-m", "caresim.cli", f"run.output_dir={killed / 'out'}", *settings]
+    process = subprocess.Popen(command, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + HANG_GUARD_SECONDS
+    while len(list(cache.glob("*.pkl"))) < 3 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = {path.name: path.stat().st_ino for path in cache.glob("*.pkl")}
+    assert len(kept) >= 3 and not (killed / "out" / "baseline").exists()  # killed mid-way: no plan folder
+    for path in cache.glob("*.pkl"):
+        with path.open("rb") as stream:
+            pickle.load(stream)  # every entry is whole
+    (cache / f".{'0' * 32}.pkl.staging-{_dead_pid()}-x1y2").write_bytes(b"half an entry")  # a write cut short
+    again = _cli(killed, *settings)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {name: (cache / name).stat().st_ino for name in kept} == kept  # reused, not recomputed
+    assert len(list(cache.glob("*.pkl"))) > len(kept)
+    assert not [path for path in cache.iterdir() if ".staging-" in path.name]
+    (first,) = (whole / "out" / "baseline").iterdir()
+    (second,) = (killed / "out" / "baseline").iterdir()
+    for table in ("plan", "comparison", "pilot_estimates", "rounds"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(second / f"{table}.parquet"), pd.read_parquet(first / f"{table}.parquet"), obj=table
+        )
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (a child, waited for)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

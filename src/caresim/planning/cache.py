@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from caresim.files import write_file_atomic
+from caresim.files import sweep_stale_staging, write_file_atomic
 from caresim.results.manifest import source_fingerprint
 
 
@@ -23,6 +23,8 @@ class RunCache:
 
     def __init__(self, folder: str | Path | None) -> None:
         self.folder = Path(folder) if folder is not None else None
+        if self.folder is not None:
+            sweep_stale_staging(self.folder)  # an entry a killed job was writing: never whole, never read
         self.hits = 0
         self.misses = 0
 
