@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["CARESIM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="caresim-test-conf-")
 TOOL_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 
-# Property-based tests (tests/test_properties.py): a fast profile by default, 1,000 cases in CI
-# (HYPOTHESIS_PROFILE=ci). Derandomised, and no example database in the checkout: a run is repeatable.
+# Property-based tests (tests/test_properties.py): a fast profile by default, 1,000 cases in the slow tier
+# (or anywhere with HYPOTHESIS_PROFILE=ci). Derandomised, and no example database in the checkout: a run is repeatable.
 _PROPERTY_SETTINGS = {
     "deadline": None,
     "derandomize": True,
