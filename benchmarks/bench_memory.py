@@ -71,7 +71,7 @@ def _phase_of(chunk: str) -> str | None:
 
 def measure(name: str, arguments: list[str], output_dir: Path) -> Measured:
     """Run ``python -m caresim.cli`` with ``arguments`` and label its memory by phase."""
-    command = [sys.executable, "-m", "caresim.cli", *arguments, f"run.output_dir={output_dir}", "run.progress=true"]
+    command = [sys.executable, "-m", "caresim", *arguments, f"run.output_dir={output_dir}", "run.progress=true"]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     phase = ["start-up: imports, config, inputs (calibrate: the start point's simulation)"]

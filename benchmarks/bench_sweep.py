@@ -27,7 +27,7 @@ def sweep(output: Path, seeds: str, months: int, workers: int) -> float:
     command = [
         sys.executable,
         "-m",
-        "caresim.cli",
+        "caresim",
         "--multirun",
         "hydra/launcher=joblib",
         f"hydra.launcher.n_jobs={workers}",

@@ -97,7 +97,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     flags = [arg for arg in args if arg.startswith("-")]  # Hydra reads flags before overrides
     values = [arg for arg in args if not arg.startswith("-")]
-    command = [sys.executable, "-m", "caresim.cli", *flags, f"run.output_dir={tmp_path / 'out'}", *values]
+    command = [sys.executable, "-m", "caresim", *flags, f"run.output_dir={tmp_path / 'out'}", *values]
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=HANG_GUARD_SECONDS)
 
 

@@ -68,7 +68,7 @@ def test_writers_racing_for_one_folder_name_never_crash_and_one_wins(tmp_path):
 
 
 def test_two_runs_finishing_in_the_same_second_both_keep_their_results(tmp_path):
-    command = [sys.executable, "-m", "caresim.cli", "run.n_months=1", "run.scale=400", "run.progress=false",
+    command = [sys.executable, "-m", "caresim", "run.n_months=1", "run.scale=400", "run.progress=false",
                "run.report=false", f"run.output_dir={tmp_path / 'out'}"]  # fmt: skip
     for _ in range(2):
         runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
@@ -132,7 +132,7 @@ def test_an_unwritable_output_location_is_named(tmp_path):
 
 
 def _cli(tmp_path: Path, *args: str, **kwargs) -> subprocess.Popen:
-    command = [sys.executable, "-m", "caresim.cli", "run.progress=false", "run.report=false", *args]
+    command = [sys.executable, "-m", "caresim", "run.progress=false", "run.report=false", *args]
     return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
@@ -149,16 +149,43 @@ def test_an_output_folder_under_a_file_is_refused_before_any_work(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
 
 
-def test_ctrl_c_stops_with_one_line_and_exit_130_leaving_nothing(tmp_path):
-    run = _cli(tmp_path, "run.n_months=36", "run.scale=4", f"run.output_dir={tmp_path / 'out'}")
-    time.sleep(8)  # past start-up, inside the simulation
+# Each mode, interrupted once it shows it is working (its progress bar, or a sweep's first point), and one
+# command interrupted while it is still loading its libraries.
+INTERRUPTED_MODES = {
+    "simulate": (("run.n_months=36", "run.scale=4"), "simulating"),
+    "plan": (("mode=plan", "run.n_months=3", "run.scale=100"), "planning"),
+    "calibrate": (("mode=calibrate", "calibration=telco"), "calibrating"),
+    "sweep": (("--multirun", "run.n_months=36", "run.scale=4", "run.seed=1,2"), "simulating"),
+    "start-up": ((), None),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(INTERRUPTED_MODES))
+def test_ctrl_c_stops_with_one_line_and_exit_130_leaving_nothing(tmp_path, mode):
+    arguments, working = INTERRUPTED_MODES[mode]
+    command = [sys.executable, "-m", "caresim", *arguments, "run.progress=true", f"run.output_dir={tmp_path / 'out'}"]
+    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: run.stderr.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.time() + HANG_GUARD_SECONDS
+    if working is None:
+        time.sleep(0.5)  # the interpreter is up, caresim's libraries are still loading (about 3 s)
+    else:
+        while working not in "".join(seen) and run.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+    assert run.poll() is None, "".join(seen)  # still working when interrupted
+    before = len("".join(seen))
     run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=HANG_GUARD_SECONDS)
-    assert run.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "caresim: interrupted; nothing written"
-    assert len(err.strip().splitlines()) == 1, err
+    run.wait(timeout=HANG_GUARD_SECONDS)
+    reader.join(timeout=10)
+    after = "".join(seen)[before:].replace("\r", "\n")
+    lines = [line for line in after.splitlines() if line.strip() and "it/s" not in line and "run/s" not in line]
+    assert run.returncode == 130, after
+    assert lines[-1:] == ["caresim: interrupted; nothing written"], after
+    assert "Traceback" not in after and "KeyboardInterrupt" not in after
     out = tmp_path / "out"
-    assert not out.exists() or not any(out.rglob("*.parquet"))
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file() and p.suffix in (".parquet", ".csv")]
 
 
 def test_the_manifest_records_what_was_typed_and_apart_what_caresim_added(tmp_path):

@@ -95,7 +95,7 @@ def test_killed_plan_resumes_from_its_run_cache_and_plans_the_same(tmp_path):
     killed = tmp_path / "killed"
     killed.mkdir()
     cache = killed / "out" / ".cache" / "planner"
-    command = [sys.executable, "-m", "caresim.cli", f"run.output_dir={killed / 'out'}", *settings]
+    command = [sys.executable, "-m", "caresim", f"run.output_dir={killed / 'out'}", *settings]
     process = subprocess.Popen(command, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + HANG_GUARD_SECONDS
     while len(list(cache.glob("*.pkl"))) < 3 and process.poll() is None and time.time() < deadline:

@@ -25,7 +25,7 @@ def _caresim(output: Path, *args: str, wait: bool = True):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     flags = [a for a in args if a.startswith("-")]
     values = [a for a in args if not a.startswith("-")]
-    command = [sys.executable, "-m", "caresim.cli", *flags, f"run.output_dir={output}", *values]
+    command = [sys.executable, "-m", "caresim", *flags, f"run.output_dir={output}", *values]
     if not wait:
         return subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True

@@ -314,7 +314,7 @@ def _cli(tmp_path, *args: str):
     import sys
 
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    command = [sys.executable, "-m", "caresim.cli", f"run.output_dir={tmp_path / 'out'}", "run.progress=false", *args]
+    command = [sys.executable, "-m", "caresim", f"run.output_dir={tmp_path / 'out'}", "run.progress=false", *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=HANG_GUARD_SECONDS)
 
 

@@ -50,7 +50,6 @@ from caresim.simulation import simulate
 from caresim.sweeps.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130  # as a shell reports a process ended by Ctrl-C
 LAUNCHERS = ("basic", "joblib", "ray")
 
 
@@ -294,12 +293,4 @@ def main() -> None:
     os.environ[TYPED_VARIABLE] = json.dumps(typed)  # the manifest says what was typed and what was added
     os.environ[ADDED_VARIABLE] = json.dumps([arg for arg in sys.argv[1:] if arg not in typed])
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)
-    try:
-        app()
-    except KeyboardInterrupt:  # run folders are committed whole or not at all: nothing half-written is left
-        print("caresim: interrupted; nothing written", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-
-
-if __name__ == "__main__":
-    main()
+    app()  # an interrupt reaches caresim.console, the entry point, which ends it in one line

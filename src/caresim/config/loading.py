@@ -57,7 +57,8 @@ def user_conf_dir() -> Path:
 def search_path_override() -> list[str]:
     """The Hydra override that adds the user's config folder, when it exists (Hydra warns on a missing one)."""
     folder = user_conf_dir()
-    return [f"hydra.searchpath=[file://{folder.resolve()}]"] if folder.is_dir() else []
+    quoted = str(folder.resolve()).replace("\\", "\\\\").replace("'", "\\'")  # Hydra's quoted string
+    return [f"hydra.searchpath=['file://{quoted}']"] if folder.is_dir() else []
 
 
 def config_groups() -> dict[str, list[str]]:
