@@ -35,7 +35,8 @@ COMMANDS = {
     "calibrate": (["mode=calibrate", "calibration=telco", f"calibration.table={TABLE}"], 1.5 * GB),
     "plan": (["mode=plan"], 1.2 * GB),
 }
-POSTFIX = re.compile(r"(\w+):[^\r\n]*?(?:, ([^\]\r\n]*?))?\]")  # "planning: ... run/s, pilot]" -> pilot
+# a tqdm line: "planning:  12%|█▏ | 7/57 [01:55<14:42, 17.64s/run, pilot]" -> description and bracket
+BAR = re.compile(r"(\w[\w ]*):\s+\d+%[^\[\r\n]*\[([^\]\r\n]*)\]")
 
 
 @dataclass
@@ -60,13 +61,14 @@ def _resident_bytes(pid: int) -> int | None:
 
 def _phase_of(chunk: str) -> str | None:
     """The phase a progress-bar update names (its postfix, else its description)."""
-    match = POSTFIX.search(chunk)
+    match = BAR.search(chunk)
     if match is None:
         return None
-    description, postfix = match.groups()
+    description, bracket = match.groups()
     if description == "calibrating":
         return "fit (one simulation per evaluation)"
-    return postfix.split(",")[0].strip() if postfix and "=" not in postfix else None
+    postfix = ", ".join(bracket.split(", ")[2:])  # after the elapsed<remaining time and the rate
+    return f"{description}: {postfix}" if postfix else description
 
 
 def measure(name: str, arguments: list[str], output_dir: Path) -> Measured:

@@ -46,7 +46,10 @@ def _with_rates(config: caresim.CareConfig, factors: dict[str, float], calibrati
     return validate(data)
 
 
-@pytest.mark.parametrize("truth_seed", ["same seed", "independent sample"])
+@pytest.mark.parametrize(
+    "truth_seed",
+    ["same seed", pytest.param("independent sample", marks=pytest.mark.slow)],  # slow: 20 s
+)
 def test_fit_recovers_known_hazards_from_a_simulated_snapshot(truth_seed):
     """Simulate a snapshot with known hazards, take its figures as the table, fit from the unperturbed start."""
     base = caresim.load_config(None, ["mode=calibrate", "run.progress=false"])
@@ -76,6 +79,7 @@ def test_fit_recovers_known_hazards_from_a_simulated_snapshot(truth_seed):
     assert report.fit.n_evaluations <= 60 and len(report.fit.trace) == report.fit.n_evaluations
 
 
+@pytest.mark.slow  # about a minute: 20 simulated years per evaluation
 def test_fit_recovers_a_churn_level_and_a_quarter_of_the_season():
     base = caresim.load_config(None, ["mode=calibrate", "run.progress=false"])
     calibration = {

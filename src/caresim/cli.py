@@ -1,5 +1,7 @@
 """The ``caresim`` console command: a Hydra app over ``conf/`` that runs one scenario and writes its tables.
 
+Each mode loads its own layer when it runs, so that help and bad input answer in about a second.
+
     caresim                                   # the default scenario
     caresim scenario=network_outage run.seed=7
     caresim --multirun scenario=baseline,price_war run.seed=1,2   # outputs/sweeps/<id>/<point>, sweep.parquet
@@ -24,7 +26,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from caresim.calibration import calibrate, check_save_as
 from caresim.config.errors import ConfigError
 from caresim.config.loading import (
     available_scenarios,
@@ -41,12 +42,7 @@ from caresim.config.loading import (
 )
 from caresim.config.schema import CareConfig
 from caresim.files import unwritable
-from caresim.planning import plan
-from caresim.planning.report import render as render_plan
-from caresim.planning.uplift_job import train_uplift
 from caresim.results.manifest import ADDED_VARIABLE, TYPED_VARIABLE
-from caresim.results.summary import render
-from caresim.simulation import simulate
 from caresim.sweeps.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
 
 EXIT_BAD_INPUT = 2
@@ -103,6 +99,9 @@ def _task(cfg: DictConfig) -> None:
     if config.mode == "uplift":
         _uplift(config, folder, overrides)
         return
+    from caresim.results.summary import render
+    from caresim.simulation import simulate
+
     try:
         results = simulate(config)
     except ConfigError as error:  # found only when the run starts (e.g. a model file named in uplift.models)
@@ -114,6 +113,9 @@ def _task(cfg: DictConfig) -> None:
 
 
 def _plan(config: CareConfig, folder: Path, overrides: list[str]) -> None:
+    from caresim.planning import plan
+    from caresim.planning.report import render as render_plan
+
     try:
         report = plan(config)
     except ConfigError as error:
@@ -126,6 +128,8 @@ def _plan(config: CareConfig, folder: Path, overrides: list[str]) -> None:
 
 def _uplift(config: CareConfig, folder: Path, overrides: list[str]) -> None:
     """Train and judge an uplift model; a bad campaign table ends in one line before anything is written."""
+    from caresim.planning.uplift_job import train_uplift
+
     try:
         report = train_uplift(config)
     except (ConfigError, ValueError) as error:
@@ -139,6 +143,8 @@ def _uplift(config: CareConfig, folder: Path, overrides: list[str]) -> None:
 def _calibrate(config: CareConfig, folder: Path, overrides: list[str]) -> None:
     """Fit the population; write the run folder, then the population in the user's config folder if asked. A bad
     table or an existing save_as target ends in one line before anything is written."""
+    from caresim.calibration import calibrate, check_save_as
+
     settings = config.calibration
     try:
         check_save_as(settings.save_as, settings.overwrite)
