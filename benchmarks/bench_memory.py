@@ -7,11 +7,11 @@ default plan (``caresim mode=plan``) <= 1.2 GB. Each command runs in a fresh sub
 * where it went: the process's resident memory is sampled every 0.2 s and each sample is labelled with
   the phase the command was in, read from its progress bar (the plan's pilot, optimise and verify, final
   comparison, frontier; the calibration's fit) and from its output (writing tables and the report);
-* the floor: the same for ``import caresim.cli`` alone (Python, NumPy, pandas, Pyomo, Hydra, scikit-learn).
+* the floor: ``import caresim.cli`` alone (Python, Hydra, pydantic; each mode loads its own layer when it runs).
 
 Memory is not time: the figures are stable from run to run on a shared machine.
 
-    .venv/bin/python benchmarks/bench_memory.py                 # both, about 15 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_memory.py                 # both, about 25 minutes on 2 cores
     .venv/bin/python benchmarks/bench_memory.py --only calibrate # about a minute
 """
 
@@ -72,7 +72,7 @@ def _phase_of(chunk: str) -> str | None:
 
 
 def measure(name: str, arguments: list[str], output_dir: Path) -> Measured:
-    """Run ``python -m caresim.cli`` with ``arguments`` and label its memory by phase."""
+    """Run ``python -m caresim`` (the ``caresim`` command) with ``arguments`` and label its memory by phase."""
     command = [sys.executable, "-m", "caresim", *arguments, f"run.output_dir={output_dir}", "run.progress=true"]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import copy
 import functools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # Tests write only to temporary folders: the user's config folder (saved populations) too, for every test and
 # every subprocess it starts. pytest_sessionfinish below fails the session if the checkout gained a file.
 os.environ["CARESIM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="caresim-test-conf-")
-TOOL_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
+atexit.register(shutil.rmtree, os.environ["CARESIM_CONFIG_DIR"], ignore_errors=True)
+TOOL_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".import_linter_cache"}
 
 # Property-based tests (tests/test_properties.py): a fast profile by default, 1,000 cases in the slow tier
-# (or anywhere with HYPOTHESIS_PROFILE=ci). Derandomised, and no example database in the checkout: a run is repeatable.
+# (or anywhere with HYPOTHESIS_PROFILE=ci). Derandomised, and no example database in the checkout: a run is
+# repeatable.
 _PROPERTY_SETTINGS = {
     "deadline": None,
     "derandomize": True,
@@ -105,26 +110,39 @@ def tiny_plan_config(
     return tiny_config(n_subscribers=n_subscribers, n_months=n_months, edit=shrink, **more)
 
 
-def _checkout_files() -> set[str]:
-    files = set()
+def _checkout_files() -> dict[str, tuple[int, int]]:
+    """Every file of the checkout but tools' caches, with its size and modification time."""
+    files = {}
     for folder, subfolders, names in os.walk(ROOT):
         subfolders[:] = [name for name in subfolders if name not in TOOL_FOLDERS and not name.endswith(".egg-info")]
-        files.update(os.path.relpath(os.path.join(folder, name), ROOT) for name in names)
+        for name in names:
+            if name.startswith(".coverage"):
+                continue
+            path = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                status = os.stat(path)
+                files[os.path.relpath(path, ROOT)] = (status.st_size, status.st_mtime_ns)
     return files
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")  # an xdist worker: the controller checks once, for all of them
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[CHECKOUT_KEY] = _checkout_files()
+    if not _is_worker(session.config):
+        session.config.stash[CHECKOUT_KEY] = _checkout_files()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run when a test left a file in the checkout (outputs/, conf/, ...)."""
-    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks once, at the end
+    """Fail a passing run when a test added, changed or removed a file of the checkout (outputs/, conf/, ...)."""
+    if _is_worker(session.config) or exitstatus != pytest.ExitCode.OK:
         return
-    added = sorted(_checkout_files() - session.config.stash[CHECKOUT_KEY])
-    if added:
-        print(f"\ntests wrote into the checkout (they must write only to temporary folders): {added[:10]}")
+    before, after = session.config.stash[CHECKOUT_KEY], _checkout_files()
+    touched = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    if touched:
+        print(f"\ntests wrote into the checkout (they must write only to temporary folders): {touched[:10]}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-CHECKOUT_KEY = pytest.StashKey[set]()
+CHECKOUT_KEY = pytest.StashKey[dict]()

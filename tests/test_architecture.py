@@ -18,6 +18,8 @@ from pathlib import Path
 import grimp
 import pytest
 
+from tests.conftest import HANG_GUARD_SECONDS
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PYPROJECT = ROOT / "pyproject.toml"
@@ -39,7 +41,7 @@ def _lint_imports(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         env=_env(root / "src"),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_GUARD_SECONDS,
     )
 
 
@@ -161,7 +163,12 @@ def _modules_loaded_by(statement: str) -> set[str]:
     """The modules in ``sys.modules`` after ``statement`` in a fresh interpreter."""
     code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=_env(SRC), capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_env(SRC),
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_SECONDS,
     )
     assert result.returncode == 0, result.stderr
     return set(json.loads(result.stdout.splitlines()[-1]))

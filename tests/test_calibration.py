@@ -179,7 +179,8 @@ def test_save_as_refuses_a_shipped_name_and_an_existing_saved_one_in_one_line(tm
     done = _cli(tmp_path / "run", "mode=calibrate", "calibration=telco", "calibration.save_as=default")
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "caresim: calibration.save_as: 'default' is a population shipped with caresim; choose another name"
+        "caresim: calibration.save_as: 'default' is taken by caresim's own conf/population/default.yaml; "
+        "choose another name"
     )
     saved = tmp_path / "mine" / "population" / "ours.yaml"
     saved.parent.mkdir(parents=True)
@@ -314,3 +315,17 @@ def test_the_telco_table_ships_with_the_project_unchanged():
     assert digest == "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91"
     assert "calibration.table=data/telco/Telco-Customer-Churn.csv" in (root / "README.md").read_text()
     assert "Apache License 2.0" in (root / "data" / "telco" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["plain", "with space", "it's", "back\\slash", "ends\\", "a,b[c]"])
+def test_a_saved_population_loads_from_a_user_folder_with_any_name(tmp_path, monkeypatch, name):
+    """The user's folder reaches Hydra as a quoted string: spaces, quotes, backslashes and brackets survive."""
+    folder = tmp_path / name
+    (folder / "population").mkdir(parents=True)
+    shipped = (conf_dir() / "population" / "default.yaml").read_text()
+    (folder / "population" / "mine.yaml").write_text(shipped.replace("size: ", "size: 1", 1))
+    monkeypatch.setenv("CARESIM_CONFIG_DIR", str(folder))
+    config = caresim.load_config(None, ["population=mine"])
+    default = caresim.load_config(None, [])
+    changed = [s for s in config.population.segments if config.population.segments[s] != default.population.segments[s]]
+    assert len(changed) == 1  # the saved file was read, not the shipped one

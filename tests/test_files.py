@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from caresim.files import (
+    HOST,
     commit_folder,
     make_staging_folder,
     sweep_stale_staging,
@@ -86,12 +87,18 @@ def test_staging_left_by_a_killed_writer_is_swept_and_a_live_ones_is_not(tmp_pat
     (stale / "subscribers.parquet").write_bytes(b"x" * 100)
     stale_file = tmp_path / f".sweep.csv.staging-{dead}-xyz"
     stale_file.write_text("half")
-    running = tmp_path / f".20261204-seed2.staging-{live}-def"
+    running = tmp_path / f".20261204-seed2.staging-{live}@{HOST}-def"
     running.mkdir()
+    this_host_dead = tmp_path / f".20261204-seed4.staging-{dead}@{HOST}-ghi"
+    this_host_dead.mkdir()
+    # another machine's writer on a shared file system: its pid means nothing here, so it is never touched
+    other_host = tmp_path / f".20261204-seed5.staging-{dead}@{HOST}x-jkl"
+    other_host.mkdir()
     kept = tmp_path / "20261204-seed3"
     kept.mkdir()
-    assert sorted(sweep_stale_staging(tmp_path)) == sorted([stale, stale_file])
-    assert running.is_dir() and kept.is_dir() and not stale.exists() and not stale_file.exists()
+    assert sorted(sweep_stale_staging(tmp_path)) == sorted([stale, stale_file, this_host_dead])
+    assert running.is_dir() and kept.is_dir() and other_host.is_dir()
+    assert not stale.exists() and not stale_file.exists()
     # the next run's write sweeps them too
     again = tmp_path / f".x.staging-{dead}-1"
     again.mkdir()
@@ -156,6 +163,26 @@ INTERRUPTED_MODES = {
     "plan": (("mode=plan", "run.n_months=3", "run.scale=100"), "planning"),
     "calibrate": (("mode=calibrate", "calibration=telco"), "calibrating"),
     "sweep": (("--multirun", "run.n_months=36", "run.scale=4", "run.seed=1,2"), "simulating"),
+    "sweep on two workers": (
+        (
+            "--multirun",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "run.n_months=36",
+            "run.scale=4",
+            "run.seed=1,2",
+        ),
+        "simulating",
+    ),
+    "regional shards on two workers": (
+        (
+            "population.regions={north: {share: 0.5, n_servers: {hotline: 1, store: 1}}, south: {share: 0.5}}",
+            "run.n_months=36",
+            "run.scale=4",
+            "run.n_shard_workers=2",
+        ),
+        "regional shards",
+    ),
     "start-up": ((), "| caresim.console"),
 }
 
@@ -165,7 +192,9 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_leaving_nothing(tmp_path, mode)
     arguments, working = INTERRUPTED_MODES[mode]
     python = [sys.executable, "-X", "importtime"] if mode == "start-up" else [sys.executable]
     command = [*python, "-m", "caresim", *arguments, "run.progress=true", f"run.output_dir={tmp_path / 'out'}"]
-    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(iter(lambda: run.stderr.read(1), "")), daemon=True)
     reader.start()
@@ -174,9 +203,9 @@ def test_ctrl_c_stops_with_one_line_and_exit_130_leaving_nothing(tmp_path, mode)
         time.sleep(0.01)
     assert run.poll() is None, "".join(seen)[-2000:]  # still working when interrupted
     before = len("".join(seen))
-    run.send_signal(signal.SIGINT)
+    os.killpg(run.pid, signal.SIGINT)  # as a terminal does: the whole foreground group, workers included
     run.wait(timeout=HANG_GUARD_SECONDS)
-    reader.join(timeout=10)
+    reader.join(timeout=60)
     after = "".join(seen)[before:].replace("\r", "\n")
     noise = ("%|", "import time:")  # progress bars ("  3%|▎  | 1/36 ...") and -X importtime's lines
     lines = [line for line in after.splitlines() if line.strip() and not any(word in line for word in noise)]

@@ -15,7 +15,7 @@ import caresim
 from caresim.report import ReportError, kind_of, plan_report, report, simulation_report
 from caresim.report.__main__ import main
 from caresim.report.sweep import sweep_report
-from tests.conftest import tiny_config
+from tests.conftest import HANG_GUARD_SECONDS, tiny_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMG = '<img src="data:image/png;base64,'
@@ -137,7 +137,10 @@ def test_a_bad_folder_gives_one_line_and_exit_2(tmp_path: Path, make: str):
     if make == "unreadable":
         (folder / "kpis.parquet").write_text("not parquet")
     done = subprocess.run(
-        [sys.executable, "-m", "caresim.report", str(folder)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "caresim.report", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_SECONDS,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

@@ -67,7 +67,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_a_run(tmp_path):
     assert _caresim(reference, "--multirun", *SWEEP).returncode == 0
     killed = tmp_path / "killed"
     process = _caresim(killed, "--multirun", *SWEEP, wait=False)
-    deadline = time.time() + 120
+    deadline = time.time() + HANG_GUARD_SECONDS
     while not _any_point(killed) and time.time() < deadline:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)

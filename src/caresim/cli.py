@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ from caresim.config.loading import (
     user_conf_dir,
 )
 from caresim.config.schema import CareConfig
-from caresim.files import unwritable
+from caresim.files import EXIT_INTERRUPTED, INTERRUPTED, unwritable
 from caresim.results.manifest import ADDED_VARIABLE, TYPED_VARIABLE
 from caresim.sweeps.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
 
@@ -212,17 +213,16 @@ def experiment_sweep(values: list[str]) -> str:
     name = chosen[-1].partition("=")[2]
     if "," in name:
         raise ConfigError("experiment: run one experiment per command (each is a sweep of its own)")
-    path = conf_dir() / "experiment" / f"{name}.yaml"
-    if not path.is_file():
+    found = [root / "experiment" / f"{name}.yaml" for root in (conf_dir(), user_conf_dir())]
+    path = next((candidate for candidate in found if candidate.is_file()), None)
+    if path is None:
         return ""  # check_overrides names the unknown option
     text = path.read_text()
     swept = set(((yaml.safe_load(text) or {}).get("hydra", {}).get("sweeper", {}) or {}).get("params", {}) or {})
     for value in values:
         key = value.lstrip("+").partition("=")[0]
         if key in swept:
-            raise ConfigError(
-                f"{key}: experiment {name} sweeps this key itself; change it in conf/experiment/{name}.yaml"
-            )
+            raise ConfigError(f"{key}: experiment {name} sweeps this key itself; change it in {path}")
     return text
 
 
@@ -299,4 +299,13 @@ def main() -> None:
     os.environ[TYPED_VARIABLE] = json.dumps(typed)  # the manifest says what was typed and what was added
     os.environ[ADDED_VARIABLE] = json.dumps([arg for arg in sys.argv[1:] if arg not in typed])
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")(_task)
-    app()  # an interrupt reaches caresim.console, the entry point, which ends it in one line
+    try:
+        app()
+    except KeyboardInterrupt:  # also caught by caresim.console; here for `python -m caresim.cli` and old scripts
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":  # python -m caresim.cli; `python -m caresim` is the same, and lighter to interrupt
+    main()

@@ -3,18 +3,26 @@ still loading its libraries, ends with one line and exit status 130 instead of a
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
-EXIT_INTERRUPTED = 130  # as a shell reports a process ended by Ctrl-C
-INTERRUPTED = "caresim: interrupted; nothing written"
+from caresim.files import EXIT_INTERRUPTED, INTERRUPTED
+
+# Worker pools (joblib's loky) start a resource tracker that, when Ctrl-C reaches the whole process group,
+# warns at exit about the semaphores it then cleans up itself: noise after the one line. Children inherit this.
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
 def main() -> None:
     """Load the command line (``caresim.cli``) and run it; an interrupt anywhere ends in one line."""
+    warnings = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = f"{warnings},{QUIET_TRACKER}" if warnings else QUIET_TRACKER
     try:
         from caresim.cli import main as run_command_line
 
         run_command_line()
     except KeyboardInterrupt:  # run folders are committed whole or not at all: nothing half-written is left
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while ending changes nothing
         print(INTERRUPTED, file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)

@@ -1,8 +1,10 @@
 """Writing files and folders whole or not at all, readable as the user's umask says, and sweeping what killed
 runs left half-written.
 
-Every temporary file or folder is named ``.<name>.staging-<pid>-<random>`` next to its destination, so a later
-run can tell a live writer's leftovers (its process still exists) from a dead one's, and remove only those.
+Every temporary file or folder is named ``.<name>.staging-<pid>@<host>-<random>`` next to its destination, so
+a later run on the same host can tell a live writer's leftovers (its process still exists) from a dead one's,
+and remove only those. Another host's are never touched: on a shared file system (a Ray cluster, containers on
+one volume) a process id says nothing about another machine's processes.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ import errno
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
-STAGING = ".staging-"  # a half-written file or folder is named .<name><STAGING><pid>-<random>
-_STAGED = re.compile(r"^\..+" + re.escape(STAGING) + r"(\d+)-[^/]+$")
+STAGING = ".staging-"  # a half-written file or folder is named .<name><STAGING><pid>@<host>-<random>
+HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "localhost"
+# a name without "@<host>" was written by an earlier caresim on this host
+_STAGED = re.compile(r"^\..+" + re.escape(STAGING) + r"(\d+)(?:@([A-Za-z0-9._]+))?-[^/]+$")
+
+#: how a command ends on Ctrl-C: the exit status a shell reports for SIGINT, and one line on stderr
+EXIT_INTERRUPTED = 130
+INTERRUPTED = "caresim: interrupted; nothing written"
 
 
 def _umask() -> int:
@@ -34,8 +43,8 @@ def public_mode(directory: bool) -> int:
 
 
 def staging_prefix(name: str) -> str:
-    """The name prefix of a temporary file or folder for ``name``: hidden, tagged with this process."""
-    return f".{name}{STAGING}{os.getpid()}-"
+    """The name prefix of a temporary file or folder for ``name``: hidden, tagged with this process and host."""
+    return f".{name}{STAGING}{os.getpid()}@{HOST}-"
 
 
 def write_file_atomic(path: str | Path, data: bytes) -> Path:
@@ -86,15 +95,15 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_stale_staging(folder: str | Path) -> list[Path]:
-    """Remove the staging files and folders directly in ``folder`` whose writing process is gone (a killed
-    run's); a live run's are left alone. Returns what was removed."""
+    """Remove the staging files and folders directly in ``folder`` whose writing process, on this host, is gone
+    (a killed run's); a live run's and another host's are left alone. Returns what was removed."""
     folder = Path(folder)
     removed = []
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
         match = _STAGED.match(entry.name)
-        if match is None or _alive(int(match.group(1))):
+        if match is None or match.group(2) not in (None, HOST) or _alive(int(match.group(1))):
             continue
         with contextlib.suppress(OSError):
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()

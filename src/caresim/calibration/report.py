@@ -65,7 +65,9 @@ def check_save_as(name: str | None, overwrite: bool) -> None:
     if name is None:
         return
     if (conf_dir() / "population" / f"{name}.yaml").exists():
-        raise ConfigError(f"calibration.save_as: '{name}' is a population shipped with caresim; choose another name")
+        raise ConfigError(
+            f"calibration.save_as: '{name}' is taken by caresim's own conf/population/{name}.yaml; choose another name"
+        )
     if population_path(name).exists() and not overwrite:
         raise ConfigError(
             f"calibration.save_as: {population_path(name)} exists; choose another name or set "

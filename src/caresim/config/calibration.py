@@ -293,7 +293,8 @@ class Calibration(_Strict):
     save_as: Annotated[str, Field(pattern=NAME_PATTERN)] | None = Field(
         None,
         description="also write the calibrated population as population/<save_as>.yaml in the user's config folder "
-        "($CARESIM_CONFIG_DIR, else ~/.config/caresim), so that population=<save_as> reads it",
+        "($CARESIM_CONFIG_DIR, else $XDG_CONFIG_HOME/caresim, else ~/.config/caresim), so that population=<save_as> "
+        "reads it",
     )
     overwrite: bool = Field(False, description="allow save_as to replace an existing population config")
 

@@ -8,6 +8,7 @@ validated ``CareConfig``. Every failure is a ``ConfigError`` with one line namin
 from __future__ import annotations
 
 import os
+import re
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,8 +58,14 @@ def user_conf_dir() -> Path:
 def search_path_override() -> list[str]:
     """The Hydra override that adds the user's config folder, when it exists (Hydra warns on a missing one)."""
     folder = user_conf_dir()
-    quoted = str(folder.resolve()).replace("\\", "\\\\").replace("'", "\\'")  # Hydra's quoted string
-    return [f"hydra.searchpath=['file://{quoted}']"] if folder.is_dir() else []
+    return [f"hydra.searchpath=['file://{_hydra_quoted(str(folder.resolve()))}']"] if folder.is_dir() else []
+
+
+def _hydra_quoted(text: str) -> str:
+    """``text`` inside a single-quoted Hydra string: a backslash escapes only a quote or a run of backslashes
+    that ends the string or comes before a quote, so only those are escaped."""
+    text = re.sub(r"(\\+)(?='|$)", lambda run: run.group(1) * 2, text)
+    return text.replace("'", "\\'")
 
 
 def config_groups() -> dict[str, list[str]]:
