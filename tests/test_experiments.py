@@ -40,7 +40,7 @@ def test_the_five_experiments_of_issue_4_are_defined():
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_runs_one_point_at_tiny_size(name, tmp_path):
-    overrides = [f"+experiment={name}", *_first_point(name), *TINY]
+    overrides = [f"+experiment={name}", *_first_point(name), *TINY, f"run.output_dir={tmp_path}"]  # its run cache
     if name == "robustness":
         overrides.append("planner.verify.scenarios=[baseline,price_war]")
     config = load_config(None, overrides)
