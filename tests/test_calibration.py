@@ -329,3 +329,15 @@ def test_a_saved_population_loads_from_a_user_folder_with_any_name(tmp_path, mon
     default = caresim.load_config(None, [])
     changed = [s for s in config.population.segments if config.population.segments[s] != default.population.segments[s]]
     assert len(changed) == 1  # the saved file was read, not the shipped one
+
+
+def test_save_as_into_a_config_folder_that_is_a_file_is_refused_before_any_work(tmp_path, monkeypatch):
+    (tmp_path / "not_a_folder").write_text("x")
+    monkeypatch.setenv("CARESIM_CONFIG_DIR", str(tmp_path / "not_a_folder"))
+    (tmp_path / "run").mkdir()
+    done = _cli(tmp_path / "run", "mode=calibrate", "calibration=telco", "calibration.save_as=mine")
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("caresim: calibration.save_as: cannot write "), lines
+    assert "CARESIM_CONFIG_DIR" in lines[0]
+    assert list((tmp_path / "run").iterdir()) == []

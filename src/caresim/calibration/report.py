@@ -19,7 +19,7 @@ from caresim.config.calibration import TableFigures
 from caresim.config.errors import ConfigError
 from caresim.config.loading import conf_dir, user_conf_dir
 from caresim.config.schema import CareConfig, Population
-from caresim.files import write_file_atomic
+from caresim.files import unwritable, write_file_atomic
 from caresim.results.manifest import manifest
 from caresim.results.run import write_folder
 
@@ -61,9 +61,16 @@ def population_path(name: str) -> Path:
 
 
 def check_save_as(name: str | None, overwrite: bool) -> None:
-    """Refuse, before any work, a shipped population's name, or an existing saved one unless ``overwrite``."""
+    """Refuse, before any work, a shipped population's name, an existing saved one unless ``overwrite``, or a
+    user config folder that cannot be written."""
     if name is None:
         return
+    reason = unwritable(population_path(name).parent)
+    if reason is not None:
+        raise ConfigError(
+            f"calibration.save_as: cannot write {population_path(name).parent}: {reason} "
+            "(set CARESIM_CONFIG_DIR to a folder you can write)"
+        )
     if (conf_dir() / "population" / f"{name}.yaml").exists():
         raise ConfigError(
             f"calibration.save_as: '{name}' is taken by caresim's own conf/population/{name}.yaml; choose another name"
