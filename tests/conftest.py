@@ -104,6 +104,7 @@ def tiny_plan_config(
         plan["verify"]["n_replications"] = replications
         plan["frontier"]["n_points"] = 3
         plan["resume"] = False  # tests that resume give their own output folder
+        plan["executor"] = "sequential"  # xdist already keeps every core busy; executor tests choose their own
         for key, value in (planner or {}).items():
             plan[key] = value
 

@@ -86,12 +86,13 @@ def test_cli_plans_across_two_scenarios(tmp_path):
 
 
 def test_killed_plan_resumes_from_its_run_cache_and_plans_the_same(tmp_path):
-    """SIGKILL a real ``caresim mode=plan`` part-way; the rerun reuses every finished run and writes the plan
-    the uninterrupted job writes; what the killed job was writing is never read and is swept."""
-    settings = (*QUICK, "planner.budget=300000", "planner.resume=true")
+    """SIGKILL a real ``caresim mode=plan`` on two local workers part-way; the rerun reuses every finished run
+    and writes the plan the uninterrupted job (one run after another) writes; what the killed job was writing
+    is never read and is swept."""
+    settings = (*QUICK, "planner.budget=300000", "planner.resume=true", "planner.executor=local", "planner.n_workers=2")
     whole = tmp_path / "whole"
     whole.mkdir()
-    assert _cli(whole, *settings).returncode == 0
+    assert _cli(whole, *settings[:-2], "planner.executor=sequential").returncode == 0  # the same plan, one by one
     killed = tmp_path / "killed"
     killed.mkdir()
     cache = killed / "out" / ".cache" / "planner"

@@ -411,6 +411,14 @@ class Run(Strict):
     n_shard_workers: Annotated[int, Field(ge=1)] = Field(
         1, description="with regions: run the regions as this many parallel shard tasks, then combine"
     )
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where parallel shard tasks run: local worker processes (joblib) or Ray tasks"
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray, when used (run.executor or planner.executor): null starts a local instance; 'auto' joins "
+        "this machine's cluster; 'ray://<head>:10001' connects to a remote one",
+    )
 
 
 class Targeted(Strict):

@@ -11,9 +11,11 @@ import hashlib
 import json
 import pickle
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from caresim.executors import Pool, done_future, when_done
 from caresim.files import sweep_stale_staging, write_file_atomic
 from caresim.results.manifest import source_fingerprint
 
@@ -34,18 +36,40 @@ class RunCache:
         text = json.dumps([source_fingerprint(), *parts], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def get_or_run(self, key: str, compute: Callable[[], Any]) -> Any:
-        """The stored result for ``key``, or ``compute()``'s, stored before it is returned."""
-        path = self.folder / f"{key}.pkl" if self.folder is not None else None
+    def _path(self, key: str) -> Path | None:
+        return self.folder / f"{key}.pkl" if self.folder is not None else None
+
+    def get(self, key: str) -> Any | None:
+        """The stored result for ``key``, or None (counted as a hit or a miss)."""
+        path = self._path(key)
         if path is not None and path.is_file():
             self.hits += 1
             with path.open("rb") as stream:
                 return pickle.load(stream)
         self.misses += 1
-        result = compute()
+        return None
+
+    def put(self, key: str, result: Any) -> None:
+        """Keep ``result`` under ``key``, whole or not at all (safe from several threads at once)."""
+        path = self._path(key)
         if path is not None:
             write_file_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-        return result
+
+    def submit(
+        self, pool: Pool, parts: tuple, function: Callable[..., Any], *args: Any, tick: Callable[[], None] | None = None
+    ) -> Future:
+        """The kept result for ``parts`` as a done future, or ``function(*args)`` submitted to ``pool`` and kept
+        as soon as it is done (by whichever thread collects it); ``tick`` is called when the result is there."""
+        key = self.key(*parts)
+        found = self.get(key)
+        if found is not None:
+            if tick:
+                tick()
+            return done_future(found)
+        future = pool.submit(function, *args)
+        when_done(future, lambda result: self.put(key, result), with_result=True)
+        when_done(future, tick)
+        return future
 
 
 def run_identity(config: Any) -> dict[str, Any]:
@@ -53,6 +77,6 @@ def run_identity(config: Any) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     for key in ("planner", "mode", "description"):
         data.pop(key, None)
-    for key in ("progress", "output_dir", "formats", "report", "n_shard_workers"):
+    for key in ("progress", "output_dir", "formats", "report", "n_shard_workers", "executor", "ray_address"):
         data["run"].pop(key, None)
     return data

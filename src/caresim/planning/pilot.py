@@ -21,10 +21,12 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from caresim.config.schema import CareConfig
 from caresim.engine.policy import CarePolicy
 from caresim.engine.record import RunRecord
+from caresim.executors import Pool, done_future, when_done
 from caresim.lifecycle import GOOD, GRADES, POOR
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes
@@ -35,7 +37,7 @@ from caresim.results.contrast import contrast
 from caresim.results.value import remaining_lifetime
 from caresim.simulation import run_record
 
-#: What a pilot replication measures (``_replicate``), each a list of tables joined over samples.
+#: What a pilot replication measures (``measure_replication``), each a list of tables joined over samples.
 FRAMES = ("responses", "segments", "overlaps", "profile", "targeted", "qini")
 
 OUTCOMES = (
@@ -91,35 +93,62 @@ def planned_programmes(config: CareConfig) -> tuple[str, ...]:
 
 
 def run_pilot(
-    configs: list[CareConfig], tick: Callable[[], None] | None = None, cache: RunCache | None = None
+    configs: list[CareConfig],
+    tick: Callable[[], None] | None = None,
+    cache: RunCache | None = None,
+    pool: Pool | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> PilotResult:
     """Pilot every planned programme in each scenario config; ``tick`` is called after every simulation run.
 
-    Each replication is one unit of work: with a ``cache`` it is kept on disk when finished and reused.
+    Every simulation run is a task of ``pool`` (default: one after another here); each replication is measured
+    as a task of its own once its runs are in. A measured replication is one unit of work: with a ``cache`` it is
+    kept on disk when finished and reused. ``meanwhile`` is called once every run is submitted (to queue more
+    independent work behind them). The result does not depend on the pool.
     """
     base = configs[0]
     settings = base.planner.pilot
     programmes = planned_programmes(base)
     cache = cache or RunCache(None)
-    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in FRAMES}
-    training: dict[str, list] = {}
+    pool = pool or Pool()
+    samples = []
     for s_no, scenario_config in enumerate(configs):
         for rep in range(settings.n_replications):
             config = pilot_config(scenario_config, derived_seed(base.run.seed, "pilot", rep, s_no))
-            sample = {"scenario": scenario_config.scenario, "replication": rep}
             key = cache.key(
                 "pilot", run_identity(config), settings.model_dump(mode="json"), programmes, base.planner.targeting
             )
-            hits = cache.hits
-            done = cache.get_or_run(key, lambda config=config: _replicate(config, programmes, tick))
-            for _ in range((1 + len(settings.coverage_levels)) * (cache.hits - hits)):
-                if tick:
-                    tick()  # runs found finished count as done
-            done = dict(done)
-            for programme, arms in done.pop("training", {}).items():
-                training.setdefault(programme, []).append(arms)
-            for name, frame in done.items():
-                frames[name] += [part.assign(**sample) if name != "profile" else part for part in frame]
+            sample = {"scenario": scenario_config.scenario, "replication": rep}
+            found = cache.get(key)
+            if found is not None:
+                for _ in range(1 + len(settings.coverage_levels)):
+                    if tick:
+                        tick()  # runs found finished count as done
+                samples.append((sample, key, config, done_future(found), []))
+                continue
+            policies = [{}, *({name: level for name in programmes} for level in settings.coverage_levels)]
+            runs = [  # each run kept on its own, so that a killed pilot loses no finished run
+                cache.submit(pool, ("pilot-run", run_identity(config), policy), run_record, config, policy, tick=tick)
+                for policy in policies
+            ]
+            samples.append((sample, key, config, None, runs))
+    if meanwhile:
+        meanwhile()
+    measured = []
+    for sample, key, config, found, runs in samples:  # each measured as soon as its own runs are in
+        if found is None:
+            records = [run.result() for run in runs]
+            found = pool.submit(measure_replication, config, programmes, records[0], records[1:])
+            when_done(found, lambda result, key=key: cache.put(key, result), with_result=True)
+        measured.append((sample, found))
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in FRAMES}
+    training: dict[str, list] = {}
+    for sample, future in measured:
+        done = dict(future.result())
+        for programme, arms in done.pop("training", {}).items():
+            training.setdefault(programme, []).append(arms)
+        for name, frame in done.items():
+            frames[name] += [part.assign(**sample) if name != "profile" else part for part in frame]
     profile = pd.concat(frames["profile"]).groupby(["segment", "programme", "month"], as_index=False)["share"].mean()
     return PilotResult(
         responses=pd.concat(frames["responses"], ignore_index=True),
@@ -138,22 +167,20 @@ def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _replicate(config: CareConfig, programmes: tuple[str, ...], tick: Callable[[], None] | None) -> dict:
-    """One pilot replication: the no-care twin, then one run per coverage level, measured."""
+def measure_replication(
+    config: CareConfig, programmes: tuple[str, ...], twin_record: RunRecord, records: list[RunRecord]
+) -> dict:
+    """One pilot replication measured: its no-care twin's record and one record per coverage level (in
+    ``coverage_levels`` order). Uplift models learn on one thread, so that the result is the same on any
+    worker of any pool."""
     settings = config.planner.pilot
     frames: dict[str, list] = {name: [] for name in FRAMES}
-    twin_record = run_record(config, {})
-    if tick:
-        tick()
     lifetime = remaining_lifetime(twin_record, settings.months_after_horizon)
     twin = Outcomes.of(twin_record, lifetime)
     frames["segments"].append(_segment_facts(twin_record, twin, lifetime))
     no_care = _eligible_counts(twin_record, programmes)
     runs = []
-    for level in settings.coverage_levels:
-        record = run_record(config, {name: level for name in programmes})
-        if tick:
-            tick()
+    for level, record in zip(settings.coverage_levels, records, strict=True):
         measured = _Measured(record, Outcomes.of(record, lifetime), twin if settings.paired else None)
         responses = measured.responses(programmes).merge(no_care, on=["segment", "programme"], how="left")
         frames["responses"].append(responses.assign(level=level))
@@ -161,7 +188,8 @@ def _replicate(config: CareConfig, programmes: tuple[str, ...], tick: Callable[[
         frames["profile"].append(_contact_profile(record, programmes))
         runs.append((level, measured))
     if config.planner.targeting:
-        _targeting(config, programmes, runs, frames)
+        with threadpool_limits(limits=1):
+            _targeting(config, programmes, runs, frames)
     return frames
 
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import math
 import pickle
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +29,7 @@ from caresim.config.errors import ConfigError
 from caresim.config.loading import with_scenario
 from caresim.config.schema import CareConfig
 from caresim.engine.policy import CarePolicy
+from caresim.executors import ExecutorError, Pool, pool_of
 from caresim.optimize import Plan, PlanningProblem, solve
 from caresim.planning.baselines import baseline_plans, predict
 from caresim.planning.cache import RunCache
@@ -91,6 +94,17 @@ def _n_runs(config: CareConfig, n_scenarios: int, n_verified: int) -> int:
     return pilot + n_verified * planner.verify.n_replications * (adjust + final)
 
 
+@contextmanager
+def planning_pool(config: CareConfig) -> Iterator[Pool]:
+    """The pool the planner's simulations run on (``planner.executor``, ``planner.n_workers``)."""
+    planner = config.planner
+    try:
+        with pool_of(planner.executor, planner.n_workers, config.run.ray_address) as pool:
+            yield pool
+    except ExecutorError as error:
+        raise ConfigError(f"planner.executor: {error}") from None
+
+
 def todays_practice(config: CareConfig) -> dict[str, dict[str, object]]:
     """The config's own policy ``{programme: {segment: share or {share, target}}}`` (only what it covers),
     its targeting rules kept. Targeting by uplift needs a model the plan cannot vouch for: refused."""
@@ -128,21 +142,39 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
     cache = RunCache(cache_folder(config) if config.planner.resume else None)
     show = config.run.progress if progress is None else progress
     extras = tuple(extra_constraints)
-    with tqdm(total=_n_runs(config, len(configs), n_verified), desc="planning", unit="run", disable=not show) as bar:
-        tick = lambda: bar.update(1)  # noqa: E731
-        bar.set_postfix_str("pilot")
-        pilot = run_pilot(configs, tick, cache)
+    total = _n_runs(config, len(configs), n_verified)
+    with (
+        tqdm(total=total, desc="planning", unit="run", disable=not show) as bar,
+        planning_pool(config) as pool,
+    ):
+        lock = threading.Lock()
+
+        def tick() -> None:  # called from the threads that collect finished tasks
+            with lock:
+                bar.update(1)
+
+        checked = [with_scenario(config, n) for n in config.planner.verify.scenarios] or configs
+        verified = [with_contact_policy(c) for c in checked]
+        verifier = Verifier(verified, tick, cache, purpose="verify", pool=pool)
+        final = Verifier(verified, tick, cache, purpose="final", pool=pool)
+
+        def meanwhile() -> None:  # runs that depend on no plan, queued behind the pilot's
+            verifier.submit_twins()
+            final.submit_twins()
+            if practice:
+                final.submit(practice)
+
+        bar.set_postfix_str(f"pilot, {pool.kind} ×{pool.n_workers}")
+        pilot = run_pilot(configs, tick, cache, pool, meanwhile)
         bar.set_postfix_str("optimise and verify")
         models = final_models(pilot.training, config.run.seed, config.uplift.learner)
         models_key = hashlib.sha256(pickle.dumps(models)).hexdigest()[:16] if models else ""
-        checked = [with_scenario(config, n) for n in config.planner.verify.scenarios] or configs
-        verified = [with_contact_policy(c) for c in checked]
-        verifier = Verifier(verified, tick, cache, purpose="verify", scorers=models, scorers_key=models_key)
+        verifier.use_models(models, models_key)
+        final.use_models(models, models_key)
         rounds, chosen, excluded = _adjust(pilot, config, verifier, extras)
         problem = planning_problem(pilot, config, excluded, extra_constraints=extras)
         comparison = predicted = simulated = None
         policies: dict[str, dict] = {}
-        final = Verifier(verified, tick, cache, purpose="final", scorers=models, scorers_key=models_key)
         if chosen.ok:
             bar.set_postfix_str("final comparison, held-out seeds")
             coverage = {p: dict(s) for p, s in chosen.coverage().items()}
@@ -156,6 +188,8 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
                 **_rule_variants(config, problem.options, coverage, models),
             }
             predicted = _predicted_table(problem, shares_only)
+            for policy in policies.values():  # all queued first, so that every worker has work
+                final.submit(policy)
             simulated = pd.concat([final.totals(name, c) for name, c in policies.items()], ignore_index=True)
             comparison = compare(simulated, predicted, reference="plan", alpha=config.planner.cvar_alpha)
         bar.set_postfix_str("frontier")

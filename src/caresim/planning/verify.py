@@ -14,6 +14,7 @@ comparison never run the same policy on the same seed twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ import pandas as pd
 from caresim.config.schema import CareConfig
 from caresim.engine.policy import CarePolicy
 from caresim.engine.record import RunRecord
+from caresim.executors import Pool
 from caresim.optimize.evaluate import cvar
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes, policy_totals
@@ -50,8 +52,38 @@ def _key(coverage: Coverage) -> tuple:
     return tuple(sorted(rows))
 
 
+def twin_run(config: CareConfig, cap_months: int) -> tuple[Outcomes, np.ndarray, RunRecord]:
+    """The no-care run of ``config``'s seed: its outcomes, the remaining lifetimes it gives, and its record."""
+    record = run_record(config, {})
+    lifetime = remaining_lifetime(record, cap_months)
+    return Outcomes.of(record, lifetime), lifetime, record
+
+
+def policy_run(
+    config: CareConfig,
+    mapping: Mapping[str, Mapping[str, object]],
+    scorers: Mapping[str, object],
+    twin: tuple[Outcomes, np.ndarray, RunRecord],
+) -> dict[str, object]:
+    """A policy run on ``config``'s seed, valued against its no-care ``twin``: totals and programme evaluation."""
+    outcomes, lifetime, reference = twin
+    policy = CarePolicy.from_mapping(
+        mapping,
+        tuple(config.population.segments),
+        tuple(config.catalogue),
+        holdout=config.evaluation.holdout_share,
+        scorers=dict(scorers),
+    )
+    record = run_record(config, policy)
+    totals = policy_totals(record, outcomes, lifetime)
+    return {"totals": totals, "programmes": evaluate_programmes(record, reference)}
+
+
 class Verifier:
-    """Simulates policies in each scenario config over ``verify.n_replications`` fresh seeds."""
+    """Simulates policies in each scenario config over ``verify.n_replications`` fresh seeds.
+
+    Runs are tasks of ``pool``: ``submit`` queues a policy's runs and returns at once, ``runs`` waits for them.
+    """
 
     def __init__(
         self,
@@ -61,17 +93,23 @@ class Verifier:
         purpose: str = "verify",
         scorers: Mapping[str, object] | None = None,
         scorers_key: str = "",
+        pool: Pool | None = None,
     ) -> None:
         self.configs = configs
-        self.scorers = dict(scorers or {})  # programme -> uplift model, for options targeted by uplift
-        self.scorers_key = scorers_key  # what identifies those models in the cache
         self.purpose = purpose
         self.n_replications = configs[0].planner.verify.n_replications
         self.tick = tick
         self.cache = cache or RunCache(None)
+        self.pool = pool or Pool()
         self.cap_months = configs[0].planner.pilot.months_after_horizon
-        self._twins: dict[tuple[int, int], tuple[Outcomes, np.ndarray, RunRecord]] = {}
-        self._runs: dict[tuple, list[dict[str, object]]] = {}
+        self.use_models(scorers or {}, scorers_key)
+        self._twins: dict[tuple[int, int], Future] = {}
+        self._runs: dict[tuple, list[tuple[dict[str, object], Future]]] = {}
+
+    def use_models(self, scorers: Mapping[str, object], scorers_key: str) -> None:
+        """The uplift models (programme -> model) of options targeted by uplift, and what identifies them."""
+        self.scorers = dict(scorers)
+        self.scorers_key = scorers_key
 
     def _config(self, scenario: int, replication: int) -> CareConfig:
         config = self.configs[scenario]
@@ -83,57 +121,46 @@ class Verifier:
         )
         return config.model_copy(update={"run": run, "evaluation": evaluation})
 
-    def _cached(self, parts: tuple, compute: Callable[[], object]):
-        result = self.cache.get_or_run(self.cache.key(*parts), compute)
-        if self.tick:
-            self.tick()
-        return result
+    def _submit(self, parts: tuple, function: Callable[..., object], *args: object) -> Future:
+        return self.cache.submit(self.pool, parts, function, *args, tick=self.tick)
 
-    def _twin(self, scenario: int, replication: int) -> tuple[Outcomes, np.ndarray, RunRecord]:
-        """The no-care run of this seed: its outcomes, the remaining lifetimes it gives, and its record."""
+    def _twin(self, scenario: int, replication: int) -> Future:
+        """The no-care run of this seed (``twin_run``), submitted once."""
         if (scenario, replication) not in self._twins:
             config = self._config(scenario, replication)
-
-            def compute() -> tuple[Outcomes, np.ndarray, RunRecord]:
-                record = run_record(config, {})
-                lifetime = remaining_lifetime(record, self.cap_months)
-                return Outcomes.of(record, lifetime), lifetime, record
-
             parts = ("twin-record", run_identity(config), self.cap_months)
-            self._twins[(scenario, replication)] = self._cached(parts, compute)
+            self._twins[(scenario, replication)] = self._submit(parts, twin_run, config, self.cap_months)
         return self._twins[(scenario, replication)]
+
+    def submit_twins(self) -> None:
+        """Queue every no-care run now (they depend on no plan)."""
+        for scenario in range(len(self.configs)):
+            for replication in range(self.n_replications):
+                self._twin(scenario, replication)
+
+    def submit(self, coverage: Coverage) -> None:
+        """Queue the runs of a policy in every scenario × replication (once per policy)."""
+        key = _key(coverage)
+        if key in self._runs:
+            return
+        mapping = {p: dict(shares) for p, shares in coverage.items()}
+        uses_models = any(len(row) == 4 and row[3] == "uplift" for row in key)
+        models = self.scorers_key if uses_models else ""
+        scorers = self.scorers if uses_models else {}
+        runs = []
+        for scenario in range(len(self.configs)):
+            for replication in range(self.n_replications):
+                config = self._config(scenario, replication)
+                sample = {"scenario": config.scenario, "replication": replication, "seed": config.run.seed}
+                parts = ("policy", run_identity(config), key, self.cap_months, models)
+                twin = self._twin(scenario, replication).result()
+                runs.append((sample, self._submit(parts, policy_run, config, mapping, scorers, twin)))
+        self._runs[key] = runs
 
     def runs(self, coverage: Coverage) -> list[dict[str, object]]:
         """Per scenario × replication: the policy's totals against no care and its programme evaluation."""
-        key = _key(coverage)
-        if key not in self._runs:
-            results = []
-            mapping = {p: dict(shares) for p, shares in coverage.items()}
-            uses_models = any(len(row) == 4 and row[3] == "uplift" for row in key)
-            for scenario in range(len(self.configs)):
-                for replication in range(self.n_replications):
-                    twin, lifetime, reference = self._twin(scenario, replication)
-                    config = self._config(scenario, replication)
-
-                    def compute(config=config, twin=twin, lifetime=lifetime, reference=reference) -> dict[str, object]:
-                        policy = CarePolicy.from_mapping(
-                            mapping,
-                            tuple(config.population.segments),
-                            tuple(config.catalogue),
-                            holdout=config.evaluation.holdout_share,
-                            scorers=self.scorers,
-                        )
-                        record = run_record(config, policy)
-                        totals = policy_totals(record, twin, lifetime)
-                        return {"totals": totals, "programmes": evaluate_programmes(record, reference)}
-
-                    models = self.scorers_key if uses_models else ""
-                    done = self._cached(("policy", run_identity(config), key, self.cap_months, models), compute)
-                    results.append(
-                        {**done, "scenario": config.scenario, "replication": replication, "seed": config.run.seed}
-                    )
-            self._runs[key] = results
-        return self._runs[key]
+        self.submit(coverage)
+        return [{**future.result(), **sample} for sample, future in self._runs[_key(coverage)]]
 
     def totals(self, name: str, coverage: Coverage) -> pd.DataFrame:
         """One row per scenario × replication: the policy's simulated totals."""

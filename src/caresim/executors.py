@@ -1,0 +1,161 @@
+"""Where independent tasks run: one after another in this process, on local worker processes, or on Ray.
+
+A pool takes module-level functions of plain, picklable arguments and returns ``concurrent.futures.Future``
+objects, so the caller can wait on them, in any order, whatever runs them. Tasks must be pure: the same
+arguments give the same result anywhere, so a job's results do not depend on the pool or its number of
+workers (every random draw in caresim comes from streams of the run's seed).
+
+- ``sequential``: the task runs when it is submitted; its future is already done.
+- ``local``: joblib's loky process pool (reused between calls; its workers start once per process).
+- ``ray``: Ray tasks (optional extra ``caresim[ray]``), on the Ray instance this process is connected to,
+  else on ``ray.init(address=...)``: ``None`` starts a local instance with ``n_workers`` CPUs, ``"auto"``
+  joins the cluster this machine belongs to, ``"ray://host:10001"`` connects as a client. A Ray instance
+  the pool started is stopped when the pool closes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any, Literal
+
+Kind = Literal["sequential", "local", "ray"]
+KINDS: tuple[str, ...] = ("sequential", "local", "ray")
+
+
+class ExecutorError(RuntimeError):
+    """The pool asked for cannot be started here (Ray not installed, or its cluster not reachable)."""
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class Pool:
+    """Runs tasks one after another, in this process, as they are submitted."""
+
+    kind: str = "sequential"
+    n_workers: int = 1
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        """Run ``function(*args)``; its result or its exception is in the returned future."""
+        future: Future = Future()
+        try:
+            future.set_result(function(*args))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+    def close(self, cancel: bool = False) -> None:
+        """Release the workers; with ``cancel``, stop what is still running or waiting."""
+
+
+class LocalPool(Pool):
+    """joblib's loky process pool of ``n_workers`` workers (one BLAS/OpenMP thread each)."""
+
+    kind = "local"
+
+    def __init__(self, n_workers: int) -> None:
+        from joblib.externals.loky import get_reusable_executor
+
+        self.n_workers = n_workers
+        threads = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        self._executor = get_reusable_executor(max_workers=n_workers, env=threads, reuse=True)
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        return self._executor.submit(function, *args)
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:  # an interrupted job: its workers stop now; the next pool starts fresh ones
+            self._executor.shutdown(wait=False, kill_workers=True)
+
+
+class RayPool(Pool):
+    """Ray tasks of one CPU each, on the connected Ray instance or on one started for this pool."""
+
+    kind = "ray"
+
+    def __init__(self, n_workers: int, address: str | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ExecutorError("Ray is not installed: pip install 'caresim[ray]'") from None
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address is None:
+                options["num_cpus"] = n_workers
+            try:
+                ray.init(address=address, **options)
+            except Exception as error:  # no cluster at that address, a version mismatch, ...
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise ExecutorError(f"Ray could not start at address {address!r}: {reason}") from None
+            self._started = True
+        self.n_workers = int(ray.cluster_resources().get("CPU", n_workers))
+        self._remote: dict[Callable[..., Any], Any] = {}
+        self._futures: list[Future] = []
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        remote = self._remote.get(function)
+        if remote is None:
+            remote = self._remote[function] = self._ray.remote(num_cpus=1, max_retries=0)(function)
+        future = remote.remote(*args).future()
+        self._futures.append(future)
+        return future
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            for future in self._futures:
+                future.cancel()
+        if self._started:
+            self._ray.shutdown()
+
+
+def done_future(value: Any) -> Future:
+    """A future that is already done, with ``value``."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def when_done(future: Future, action: Callable[..., None] | None, with_result: bool = False) -> None:
+    """Call ``action()`` (or ``action(result)``) when ``future`` succeeds, in whichever thread completes it."""
+    if action is None:
+        return
+
+    def call(done: Future) -> None:
+        if not done.cancelled() and done.exception() is None:
+            action(done.result()) if with_result else action()
+
+    future.add_done_callback(call)
+
+
+def open_pool(kind: str, n_workers: int | None = None, address: str | None = None) -> Pool:
+    """A pool of ``kind`` (``KINDS``) with ``n_workers`` workers (None: every core here; Ray: its CPUs)."""
+    workers = n_workers or available_cores()
+    if kind == "sequential":
+        return Pool()
+    if kind == "local":
+        return LocalPool(workers)
+    if kind == "ray":
+        return RayPool(workers, address)
+    raise ValueError(f"executor: {kind!r}; allowed: {', '.join(KINDS)}")
+
+
+@contextmanager
+def pool_of(kind: str, n_workers: int | None = None, address: str | None = None) -> Iterator[Pool]:
+    """``open_pool`` as a context: closed at the end, and on an error or an interrupt with its tasks stopped."""
+    pool = open_pool(kind, n_workers, address)
+    try:
+        yield pool
+    except BaseException:
+        pool.close(cancel=True)
+        raise
+    pool.close()

@@ -1,0 +1,129 @@
+"""Where tasks run (``caresim.executors``): one after another, local worker processes, or Ray. The planner's
+pilot and regional shards give the same tables on every pool and any number of workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pandas as pd
+import pytest
+
+import caresim
+from caresim import ConfigError
+from caresim.executors import LocalPool, Pool, done_future, open_pool, when_done
+from caresim.planning.pilot import run_pilot
+from tests.conftest import tiny_plan_config
+from tests.test_shards import TOLERANCE, regional
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail(x: int) -> int:
+    raise ValueError(f"bad {x}")
+
+
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
+def test_sequential_pool_runs_at_submit_and_keeps_errors_in_the_future():
+    pool = Pool()
+    calls = []
+    future = pool.submit(_square, 7)
+    when_done(future, lambda: calls.append("done"))
+    assert future.done() and future.result() == 49 and calls == ["done"]
+    failed = pool.submit(_fail, 3)
+    when_done(failed, lambda: calls.append("not called"))  # only on success
+    with pytest.raises(ValueError, match="bad 3"):
+        failed.result()
+    assert calls == ["done"]
+    assert done_future("x").result() == "x"
+
+
+def test_local_pool_runs_in_other_processes_and_returns_each_result_to_its_task():
+    pool = LocalPool(2)
+    futures = [pool.submit(_square, x) for x in range(20)]
+    assert [f.result() for f in futures] == [x * x for x in range(20)]
+    pids = {pool.submit(_pid, x).result() for x in range(8)}
+    assert os.getpid() not in pids
+    with pytest.raises(ValueError, match="bad 5"):
+        pool.submit(_fail, 5).result()
+    pool.close()
+
+
+def test_unknown_pool_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="sequential, local, ray"):
+        open_pool("threads")
+
+
+def test_bad_executor_in_config_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="planner.executor"):
+        tiny_plan_config(planner={"executor": "threads"})
+    with pytest.raises(ConfigError, match="run.executor"):
+        caresim.load_config("baseline", ["run.executor=dask"])
+
+
+def _pilot_tables(pool: Pool) -> dict[str, pd.DataFrame]:
+    config = tiny_plan_config(n_subscribers=1500, n_months=6, replications=2)
+    pilot = run_pilot([config], pool=pool)
+    return {"responses": pilot.responses, "targeted": pilot.targeted, "qini": pilot.qini, "segments": pilot.segments}
+
+
+def test_pilot_is_the_same_one_by_one_and_on_two_local_workers():
+    """Every table of the pilot (responses, targeting gains, Qini of the cross-fitted uplift models), exactly."""
+    one_by_one = _pilot_tables(Pool())
+    parallel = _pilot_tables(LocalPool(2))
+    assert not one_by_one["targeted"].empty and not one_by_one["qini"].empty
+    for name, table in one_by_one.items():
+        pd.testing.assert_frame_equal(parallel[name], table, check_exact=True, obj=name)
+
+
+def test_shards_on_local_workers_equal_the_whole_run():
+    config = regional()
+    whole = caresim.simulate(config)
+    run = config.run.model_copy(update={"n_shard_workers": 3, "executor": "local"})
+    sharded = caresim.simulate(config.model_copy(update={"run": run}))
+    assert whole.subscribers.equals(sharded.subscribers)
+    for name, table in whole.tables().items():
+        pd.testing.assert_frame_equal(table, sharded.tables()[name], check_exact=False, obj=name, **TOLERANCE)
+
+
+# ---------------------------------------------------------------- Ray (optional extra caresim[ray])
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance of two CPUs started by the test, its files in a temporary folder, stopped after."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'caresim[ray]'); CI installs it")
+    folder = tempfile.mkdtemp(prefix="ray")  # short: Ray's socket paths must fit in 107 characters
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=folder)
+    yield ray
+    ray.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_pilot_on_ray_is_the_same_as_one_by_one(local_ray):
+    one_by_one = _pilot_tables(Pool())
+    pool = open_pool("ray")
+    assert pool.kind == "ray" and pool.n_workers == 2  # the instance the test started, not a new one
+    on_ray = _pilot_tables(pool)
+    pool.close()
+    assert local_ray.is_initialized()  # a pool does not stop a Ray instance it did not start
+    for name, table in one_by_one.items():
+        pd.testing.assert_frame_equal(on_ray[name], table, check_exact=True, obj=name)
+
+
+@pytest.mark.slow
+def test_shards_on_ray_equal_the_whole_run(local_ray):
+    config = regional()
+    whole = caresim.simulate(config)
+    run = config.run.model_copy(update={"n_shard_workers": 3, "executor": "ray"})
+    sharded = caresim.simulate(config.model_copy(update={"run": run}))
+    assert whole.subscribers.equals(sharded.subscribers)
+    counts = ["active", "churned", "complaints", "care_contacts", "won_back"]
+    assert whole.kpis[counts].equals(sharded.kpis[counts])
+    for name, table in whole.tables().items():
+        pd.testing.assert_frame_equal(table, sharded.tables()[name], check_exact=False, obj=name, **TOLERANCE)
