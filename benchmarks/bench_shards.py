@@ -1,19 +1,30 @@
-"""Benchmark regional shards: one large base in four regions, as one model and as parallel shard tasks.
+"""Benchmark regional shards: one large base in four regions, as one model and as parallel shard tasks on local
+workers and on Ray; and one very large base (2,000,000 subscribers one-to-one) on this machine, with its peak
+memory.
 
-Target (issue 4): a single very large population split into independent regional shards, run as parallel
-tasks and combined, gives the same results as one run of the whole base. This script times the whole base
-simulated as one model (one process), then the same shards one after another, then as shards on two
-workers (``run.n_shard_workers=2``), in the same session, checks that every table is the same, and prints
-the throughput ratios. Both runs include
-building the tables; the sharded one also pays for starting the workers and sending the shards' state back.
+Targets (issues 4 and 13): shards give the same tables as one run of the whole base; 2 Ray workers on a local
+Ray instance give at least 1.6× the throughput of one model on 400,000 subscribers one-to-one; a 2,000,000-
+subscriber one-to-one run completes on one 24 GB machine. This script times, in the same session, the whole
+base as one model, the same four shards one after another, on two local workers (``run.n_shard_workers=2``)
+and as Ray tasks on a local Ray instance of two CPUs (``run.executor=ray``, started before the clock runs, as
+a cluster would be), checks that every table is the same each way, and prints the throughput ratios. Every
+variant includes building the tables; the sharded ones also pay for sending the shards' records back.
+``--big`` then runs the large base in a fresh process (one model, and its four shards on two local workers)
+and reports its time and peak resident memory (the kernel's ``ru_maxrss`` of the process and of its workers).
 
-    .venv/bin/python benchmarks/bench_shards.py                 # 400k subscribers one-to-one, 36 months
-    .venv/bin/python benchmarks/bench_shards.py --scale 10 --months 6
+    .venv/bin/python benchmarks/bench_shards.py                 # 400k one-to-one, 36 months: a few minutes
+    .venv/bin/python benchmarks/bench_shards.py --scale 10 --months 6      # a smoke run
+    .venv/bin/python benchmarks/bench_shards.py --big 2000000 --months 12  # the large base alone
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 import pandas as pd
@@ -24,6 +35,7 @@ from caresim.simulation import collect, resolve_policy
 
 REGIONS = "population.regions={north: {share: 0.25}, south: {share: 0.25}, east: {share: 0.25}, west: {share: 0.25}}"
 DESKS = ["service.hotline.n_servers=4", "service.store.n_servers=4"]  # one server per desk and region
+TARGET_RAY = 1.6
 
 
 def timed(config: caresim.CareConfig) -> tuple[float, caresim.Results]:
@@ -32,35 +44,112 @@ def timed(config: caresim.CareConfig) -> tuple[float, caresim.Results]:
     return time.perf_counter() - started, results
 
 
+def big_config(subscribers: int, months: int, workers: int) -> caresim.CareConfig:
+    """The default base grown to ``subscribers`` real subscribers, simulated one-to-one, in four regions."""
+    factor = subscribers / 400_000
+    overrides = [REGIONS, *DESKS, "run.scale=1", f"run.n_months={months}", "run.progress=false", "run.report=false"]
+    config = caresim.load_config("baseline", [*overrides, f"run.n_shard_workers={workers}"])
+    data = config.model_dump()
+    for segment in data["population"]["segments"].values():
+        segment["size"] = round(segment["size"] * factor)
+        segment["rate_prospects_per_month"] *= factor
+    for programme in data["catalogue"].values():
+        if programme["capacity_per_month"] is not None:
+            programme["capacity_per_month"] *= factor
+    for desk in ("hotline", "store"):
+        data["service"][desk]["n_servers"] = round(data["service"][desk]["n_servers"] * factor)
+    return caresim.validate(data)
+
+
+def big_one(subscribers: int, months: int, workers: int) -> None:
+    """Run the large base in this process and print its figures as JSON (run by the parent)."""
+    config = big_config(subscribers, months, workers)
+    seconds, results = timed(config)
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "ever_active": len(results.subscribers),
+                "self_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "workers_peak": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+            }
+        )
+    )
+
+
+def big(subscribers: int, months: int) -> None:
+    print(f"\nlarge base: {subscribers:,} subscribers one-to-one, 4 regions, {months} months, fresh process each")
+    for workers, label in ((1, "one model"), (2, "4 shards on 2 local workers")):
+        command = [sys.executable, __file__, "--big-one", str(subscribers), "--months", str(months)]
+        output = subprocess.run([*command, "--workers", str(workers)], check=True, capture_output=True, text=True)
+        figures = json.loads(output.stdout.strip().splitlines()[-1])
+        rate = figures["ever_active"] * months / figures["seconds"]
+        print(
+            f"{label:28s}{figures['seconds']:7.1f} s  {rate:12,.0f} subscriber-months/s  peak "
+            f"{figures['self_peak'] / 1e9:.2f} GB (process) + {figures['workers_peak'] / 1e9:.2f} GB (largest worker)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="real subscribers per simulated one")
     parser.add_argument("--months", type=int, default=36)
+    parser.add_argument("--big", type=int, default=0, help="then (or only, with --big-only) this many one-to-one")
+    parser.add_argument("--big-only", action="store_true")
+    parser.add_argument("--no-ray", action="store_true", help="skip Ray (not installed)")
+    parser.add_argument("--big-one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    overrides = [REGIONS, *DESKS, f"run.scale={args.scale}", f"run.n_months={args.months}", "run.progress=false"]
+    if args.big_one:
+        big_one(args.big_one, args.months, args.workers)
+        return
+    if not args.big_only:
+        compare(args.scale, args.months, ray=not args.no_ray)
+    if args.big:
+        big(args.big, args.months)
+
+
+def compare(scale: float, months: int, ray: bool) -> None:
+    overrides = [REGIONS, *DESKS, f"run.scale={scale}", f"run.n_months={months}", "run.progress=false"]
     whole = caresim.load_config("baseline", overrides)
-    sharded = caresim.load_config("baseline", [*overrides, "run.n_shard_workers=2"])
+    local = caresim.load_config("baseline", [*overrides, "run.n_shard_workers=2"])
+    on_ray = caresim.load_config("baseline", [*overrides, "run.n_shard_workers=2", "run.executor=ray"])
 
     one_seconds, one = timed(whole)
     started = time.perf_counter()  # the same four shards one after another in this process, then combined
     collect(run_shards(whole, resolve_policy(whole, None), show=False))
     serial_seconds = time.perf_counter() - started
-    two_seconds, two = timed(sharded)
-    for name, table in one.tables().items():
-        pd.testing.assert_frame_equal(table, two.tables()[name], check_exact=False, rtol=1e-9, atol=1e-6, obj=name)
-    identical = one.subscribers.equals(two.subscribers) and one.kpis["churned"].equals(two.kpis["churned"])
-    subscriber_months = len(one.subscribers) * args.months
-    print(f"base: {len(one.subscribers):,} simulated subscribers ever active, 4 regions, {args.months} months")
-    timings = (
+    two_seconds, two = timed(local)
+    timings = [
         ("one model, one process", one_seconds),
         ("4 shards one after another", serial_seconds),
-        ("4 shards on 2 workers", two_seconds),
-    )
+        ("4 shards on 2 local workers", two_seconds),
+    ]
+    variants = {"local": two}
+    if ray:
+        import ray as ray_module
+
+        folder = tempfile.mkdtemp(prefix="ray")
+        ray_module.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=folder)
+        try:
+            ray_seconds, variants["ray"] = timed(on_ray)
+        finally:
+            ray_module.shutdown()
+        timings.append(("4 shards as 2 Ray workers", ray_seconds))
+    for results in variants.values():
+        for table_name, table in one.tables().items():
+            other = results.tables()[table_name]
+            pd.testing.assert_frame_equal(table, other, check_exact=False, rtol=1e-9, atol=1e-6, obj=table_name)
+        assert one.subscribers.equals(results.subscribers) and one.kpis["churned"].equals(results.kpis["churned"])
+    subscriber_months = len(one.subscribers) * months
+    print(f"base: {len(one.subscribers):,} simulated subscribers ever active, 4 regions, {months} months")
     for label, seconds in timings:
         print(f"{label:28s}{seconds:7.1f} s  {subscriber_months / seconds:12,.0f} subscriber-months/s")
-    print(f"speed-up with 2 workers: {one_seconds / two_seconds:.2f}x over one model (target: close to 2x),")
-    print(f"  {serial_seconds / two_seconds:.2f}x over the same shards on one worker (parallelism alone)")
-    print(f"tables equal (sums to 1e-9 relative): yes; subscribers and churn identical: {'yes' if identical else 'NO'}")
+    print(f"speed-up, 2 local workers: {one_seconds / two_seconds:.2f}× over one model")
+    if ray:
+        print(f"speed-up, 2 Ray workers:   {one_seconds / ray_seconds:.2f}× over one model (target ≥ {TARGET_RAY}×)")
+    print(f"  {serial_seconds / two_seconds:.2f}× over the same shards on one worker (parallelism alone, local)")
+    print("tables equal (sums to 1e-9 relative) and subscribers and churn identical, every variant: yes")
 
 
 if __name__ == "__main__":

@@ -55,15 +55,28 @@ def test_local_pool_runs_in_other_processes_and_returns_each_result_to_its_task(
     pool.close()
 
 
+def _kind_of_nested_pool(_: int) -> str:
+    return open_pool("local", 2).kind
+
+
+def test_a_local_pool_inside_a_worker_runs_one_by_one():
+    """Nested pools never start more processes than cores: inside a LocalPool's worker or a joblib call."""
+    import joblib
+
+    assert open_pool("local", 2).kind == "local"
+    assert LocalPool(2).submit(_kind_of_nested_pool, 0).result() == "sequential"
+    assert joblib.Parallel(n_jobs=2)(joblib.delayed(_kind_of_nested_pool)(x) for x in range(2)) == ["sequential"] * 2
+
+
 def test_unknown_pool_is_refused_naming_the_choices():
     with pytest.raises(ValueError, match="sequential, local, ray"):
         open_pool("threads")
 
 
 def test_bad_executor_in_config_is_refused_in_one_line():
-    with pytest.raises(ConfigError, match="planner.executor"):
+    with pytest.raises(ConfigError, match=r"planner\.executor"):
         tiny_plan_config(planner={"executor": "threads"})
-    with pytest.raises(ConfigError, match="run.executor"):
+    with pytest.raises(ConfigError, match=r"run\.executor"):
         caresim.load_config("baseline", ["run.executor=dask"])
 
 

@@ -6,7 +6,7 @@ arguments give the same result anywhere, so a job's results do not depend on the
 workers (every random draw in caresim comes from streams of the run's seed).
 
 - ``sequential``: the task runs when it is submitted; its future is already done.
-- ``local``: joblib's loky process pool (reused between calls; its workers start once per process).
+- ``local``: worker processes (joblib's loky), started for the pool and stopped with it.
 - ``ray``: Ray tasks (optional extra ``caresim[ray]``), on the Ray instance this process is connected to,
   else on ``ray.init(address=...)``: ``None`` starts a local instance with ``n_workers`` CPUs, ``"auto"``
   joins the cluster this machine belongs to, ``"ray://host:10001"`` connects as a client. A Ray instance
@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 Kind = Literal["sequential", "local", "ray"]
 KINDS: tuple[str, ...] = ("sequential", "local", "ray")
+WORKER_FLAG = "CARESIM_LOCAL_WORKER"  # set in a LocalPool's workers
 
 
 class ExecutorError(RuntimeError):
@@ -57,23 +58,30 @@ class Pool:
 
 
 class LocalPool(Pool):
-    """joblib's loky process pool of ``n_workers`` workers (one BLAS/OpenMP thread each)."""
+    """``n_workers`` local worker processes (joblib's loky), one BLAS/OpenMP thread each, started for this
+    pool and stopped when it closes (apart from joblib's own reusable pool, which Hydra's launcher uses)."""
 
     kind = "local"
 
     def __init__(self, n_workers: int) -> None:
-        from joblib.externals.loky import get_reusable_executor
+        from joblib.externals.loky import ProcessPoolExecutor
 
         self.n_workers = n_workers
-        threads = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-        self._executor = get_reusable_executor(max_workers=n_workers, env=threads, reuse=True)
+        env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        self._executor = ProcessPoolExecutor(max_workers=n_workers, env={**env, WORKER_FLAG: "1"})
+
+        self._futures: list[Future] = []
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
-        return self._executor.submit(function, *args)
+        future = self._executor.submit(function, *args)
+        self._futures.append(future)
+        return future
 
     def close(self, cancel: bool = False) -> None:
-        if cancel:  # an interrupted job: its workers stop now; the next pool starts fresh ones
-            self._executor.shutdown(wait=False, kill_workers=True)
+        if cancel:  # an interrupted job: what was waiting never starts, and the workers stop now
+            for future in self._futures:
+                future.cancel()
+        self._executor.shutdown(wait=not cancel, kill_workers=cancel)
 
 
 class RayPool(Pool):
@@ -137,13 +145,25 @@ def when_done(future: Future, action: Callable[..., None] | None, with_result: b
     future.add_done_callback(call)
 
 
+def inside_a_worker() -> bool:
+    """Whether this process is already a local worker: a ``LocalPool``'s, or one of joblib's running a parallel
+    call (a sweep point on Hydra's joblib launcher). Its own local pools then run one task after another, so
+    that nested pools never start more processes than there are cores."""
+    if os.environ.get(WORKER_FLAG):
+        return True
+    from joblib.parallel import get_active_backend
+
+    return (getattr(get_active_backend()[0], "nesting_level", 0) or 0) > 0
+
+
 def open_pool(kind: str, n_workers: int | None = None, address: str | None = None) -> Pool:
-    """A pool of ``kind`` (``KINDS``) with ``n_workers`` workers (None: every core here; Ray: its CPUs)."""
+    """A pool of ``kind`` (``KINDS``) with ``n_workers`` workers (None: every core here; Ray: its CPUs).
+    A local pool inside a local worker runs its tasks one after another (``inside_a_worker``)."""
     workers = n_workers or available_cores()
     if kind == "sequential":
         return Pool()
     if kind == "local":
-        return LocalPool(workers)
+        return Pool() if inside_a_worker() else LocalPool(workers)
     if kind == "ray":
         return RayPool(workers, address)
     raise ValueError(f"executor: {kind!r}; allowed: {', '.join(KINDS)}")

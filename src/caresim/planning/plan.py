@@ -143,6 +143,7 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
     show = config.run.progress if progress is None else progress
     extras = tuple(extra_constraints)
     total = _n_runs(config, len(configs), n_verified)
+    phases: dict[str, float] = {}
     with (
         tqdm(total=total, desc="planning", unit="run", disable=not show) as bar,
         planning_pool(config) as pool,
@@ -166,12 +167,14 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
 
         bar.set_postfix_str(f"pilot, {pool.kind} ×{pool.n_workers}")
         pilot = run_pilot(configs, tick, cache, pool, meanwhile)
+        phases["pilot"] = time.perf_counter() - started
         bar.set_postfix_str("optimise and verify")
         models = final_models(pilot.training, config.run.seed, config.uplift.learner)
         models_key = hashlib.sha256(pickle.dumps(models)).hexdigest()[:16] if models else ""
         verifier.use_models(models, models_key)
         final.use_models(models, models_key)
         rounds, chosen, excluded = _adjust(pilot, config, verifier, extras)
+        phases["adjust"] = time.perf_counter() - started - sum(phases.values())
         problem = planning_problem(pilot, config, excluded, extra_constraints=extras)
         comparison = predicted = simulated = None
         policies: dict[str, dict] = {}
@@ -192,8 +195,10 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
                 final.submit(policy)
             simulated = pd.concat([final.totals(name, c) for name, c in policies.items()], ignore_index=True)
             comparison = compare(simulated, predicted, reference="plan", alpha=config.planner.cvar_alpha)
+        phases["final"] = time.perf_counter() - started - sum(phases.values())
         bar.set_postfix_str("frontier")
         frontier, frontier_plans = _frontier(pilot, config, excluded, extras)
+        phases["frontier"] = time.perf_counter() - started - sum(phases.values())
     return PlanReport(
         config=config,
         plan=chosen,
@@ -209,6 +214,7 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         frontier_plans=frontier_plans,
         seeds=pd.concat([verifier.seeds(), final.seeds()], ignore_index=True),
         wall_seconds=time.perf_counter() - started,
+        phase_seconds=phases,
         policy=policies["plan"] if chosen.ok else {},
     )
 

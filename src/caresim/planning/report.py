@@ -58,6 +58,7 @@ class PlanReport:
     frontier_plans: pd.DataFrame
     seeds: pd.DataFrame | None = None  # purpose (verify: adjustment, final: the comparison), scenario, seed
     wall_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # pilot, adjust, final, frontier: wall time
     extra: dict[str, object] = field(default_factory=dict)
     policy: dict[str, dict[str, object]] = field(default_factory=dict)  # the plan with its targeting rules
 
