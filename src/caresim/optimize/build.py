@@ -9,11 +9,11 @@ per piece: the tight formulation, whose LP relaxation is usually integral, where
 option left a gap that HiGHS spent seconds closing).
 
 The model is in model units (``layout.units``): every row is built from numpy arrays (``layout.Row``) and
-turned into a Pyomo ``LinearExpression`` directly; each family's arrays stay on the model
-(``model.blocks``, ``model.objective_arrays``) for ``handover``, which sends them to HiGHS in bulk. Extra constraints ``f(model, problem)`` may use
-``model.cover[o]``, ``model.spend[o]``, ``model.value[o]``, ``model.retained[o]``, ``model.loyal[o]``,
-``model.contacts[o]`` and ``model.poor_reduction[o]`` (option ``o``'s quantity in natural units: money,
-subscribers, contacts).
+turned into a Pyomo ``LinearExpression`` directly; each family's arrays stay on the model (``model.blocks``,
+``model.objective_arrays``) for ``handover``, which sends them to HiGHS in bulk. Extra constraints
+``f(model, problem)`` may use ``model.cover[o]``, ``model.spend[o]``, ``model.value[o]``, ``model.retained[o]``,
+``model.loyal[o]``, ``model.contacts[o]`` and ``model.poor_reduction[o]`` (option ``o``'s quantity in natural
+units: money, subscribers, contacts); to change a built-in limit, deactivate it and add your own.
 """
 
 from __future__ import annotations
