@@ -1,12 +1,14 @@
 """Benchmark the planner: build and solve time of the Pyomo model, and of the same model through bare highspy.
 
-Target (issue 3): 1,000 segments × 30 programmes × 5 response pieces builds and solves in 10 s or less.
-Prints Pyomo build time, solve time, and, in the same run, the time to build and solve the identical model
-(built from the same numpy rows) passed straight to highspy, with the ratio. The machine is shared and
-noisy: compare ratios, not seconds.
+Target (issue 13): on 1,000 segments × 30 programmes × 5 response pieces, ``solve()`` (Pyomo build, hand-over
+to HiGHS, HiGHS, reading the plan and duals) takes at most 1.5× the time to build and solve the identical
+model (built from the same numpy rows) straight through highspy. Prints the parts of both, the ratio and
+whether the two objectives agree: medians of ``--repeats`` runs, the two interleaved. The machine is
+shared and noisy: compare ratios, not seconds.
 
     .venv/bin/python benchmarks/bench_optimize.py                 # 1000 x 30 x 5
     .venv/bin/python benchmarks/bench_optimize.py --segments 100  # smaller
+    .venv/bin/python benchmarks/bench_optimize.py --repeats 5     # more repeats
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from caresim.optimize.layout import Layout
 from caresim.optimize.solve import HIGHS_OPTIONS, INTEGRAL, LARGE, LARGE_OPTIONS
 
 CHANNELS = ("sms", "hotline", "store", "wap")
+TARGET_RATIO = 1.5  # issue 13: Pyomo build + solve within 1.5x of bare highspy's
 
 
 def random_problem(n_segments: int, n_programmes: int, n_pieces: int, seed: int = 1) -> PlanningProblem:
@@ -118,33 +121,62 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=1000)
     parser.add_argument("--programmes", type=int, default=30)
     parser.add_argument("--pieces", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved Pyomo / highspy runs; medians printed")
     args = parser.parse_args()
     problem = random_problem(args.segments, args.programmes, args.pieces)
     size = f"{args.segments} segments x {args.programmes} programmes x {args.pieces} pieces"
+    solve(random_problem(3, 4, 2))  # warm-up: first-call imports and caches stay out of the timings
+    solve_with_highspy(random_problem(3, 4, 2))
 
-    started = time.perf_counter()
-    plan = solve(problem)  # builds, solves, reads the plan and the binding limits' duals
-    pyomo_total = time.perf_counter() - started  # wall time of the whole call, whatever the parts miss
-    pyomo_build, pyomo_solve, pyomo_read = (plan.timings[k] for k in ("build", "solve", "read"))
+    runs: dict[str, list[float]] = {}
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        plan = solve(problem)  # builds, solves, reads the plan and the binding limits' duals
+        pyomo_total = time.perf_counter() - started  # wall time of the whole call, whatever the parts miss
+        bare_build, bare_solve, bare_objective = solve_with_highspy(problem)
+        for key, seconds in (
+            ("pyomo build", plan.timings["build"]),
+            ("pyomo solve", plan.timings["solve"]),
+            ("pyomo handover", plan.timings.get("handover", np.nan)),
+            ("pyomo highs", plan.timings.get("highs", np.nan)),
+            ("pyomo read", plan.timings["read"]),
+            ("pyomo total", pyomo_total),
+            ("highspy build", bare_build),
+            ("highspy solve", bare_solve),
+            ("highspy total", bare_build + bare_solve),
+            ("ratio", pyomo_total / (bare_build + bare_solve)),
+        ):
+            runs.setdefault(key, []).append(seconds)
+    median = {key: float(np.median(values)) for key, values in runs.items()}
+
     layout = Layout(problem)
-    kept, runs, ordering = layout.n_d, len(layout.run_programmes), len(layout.order_pieces)
-    bare_build, bare_solve, bare_objective = solve_with_highspy(problem)
-    bare_total = bare_build + bare_solve
-
+    kept, n_runs, ordering = layout.n_d, len(layout.run_programmes), len(layout.order_pieces)
     pieces = len(problem.options) * args.pieces
     print(
-        f"planner benchmark: {size} ({pieces:,} pieces, {kept:,} kept as columns; binaries: {runs} run, "
-        f"{ordering} ordering)"
+        f"planner benchmark: {size} ({pieces:,} pieces, {kept:,} kept as columns; binaries: {n_runs} run, "
+        f"{ordering} ordering); medians of {args.repeats} interleaved repeats"
     )
-    print(f"  Pyomo build                 {pyomo_build:7.2f} s")
-    print(f"  Pyomo solve (appsi + HiGHS) {pyomo_solve:7.2f} s")
-    print(f"  plan + duals read           {pyomo_read:7.2f} s")
-    print(f"  highspy build               {bare_build:7.2f} s")
-    print(f"  highspy solve               {bare_solve:7.2f} s")
-    print(f"  objective: Pyomo {plan.objective:,.1f}, highspy {bare_objective:,.1f}")
-    print(f"  ratio Pyomo total / highspy total = {pyomo_total / bare_total:.1f}x")
-    verdict = "PASS" if pyomo_total <= 10 else "MISS"
-    print(f"  solve() wall time, build + solve + read {pyomo_total:.2f} s (target <= 10 s): {verdict}")
+    print(f"  Pyomo build                  {median['pyomo build']:7.2f} s")
+    print(f"  Pyomo solve                  {median['pyomo solve']:7.2f} s")
+    print(f"    of which hand-over         {median['pyomo handover']:7.2f} s")
+    print(f"    of which HiGHS             {median['pyomo highs']:7.2f} s")
+    print(f"  Pyomo read (plan + duals)    {median['pyomo read']:7.2f} s")
+    print(f"  Pyomo total (solve() wall)   {median['pyomo total']:7.2f} s")
+    print(f"  highspy build                {median['highspy build']:7.2f} s")
+    print(f"  highspy solve                {median['highspy solve']:7.2f} s")
+    print(f"  highspy total                {median['highspy total']:7.2f} s")
+    ratio = median["ratio"]
+    verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
+    print(
+        f"  ratio Pyomo total / highspy total {ratio:.2f}x (median of per-repeat ratios; "
+        f"target <= {TARGET_RATIO}x): {verdict}"
+    )
+    difference = abs(plan.objective - bare_objective) / max(1.0, abs(bare_objective))
+    agree = "agree" if difference <= 1e-6 else "DIFFER"
+    print(
+        f"  objective: Pyomo {plan.objective:,.1f}, highspy {bare_objective:,.1f} "
+        f"(relative difference {difference:.1e}: {agree})"
+    )
 
 
 if __name__ == "__main__":

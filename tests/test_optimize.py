@@ -497,3 +497,36 @@ def test_programme_capacity_limits_the_contacts_of_one_programme_across_segments
     assert row["shadow_price"] == pytest.approx(2.0)
     with pytest.raises(ValueError, match=r"programme_capacity.gift: unknown programme"):
         solve(PlanningProblem(options=options, budget=1000, programme_capacity={"gift": 1}))
+
+
+def test_bulk_handover_gives_what_pyomos_own_highs_interface_gives():
+    """The hand-over (build's arrays, a repn for a user's variable and constraint) and Pyomo's appsi interface,
+    on one built model: the same objective, values and duals. By hand: gift (4 of value per unit of money) is
+    capped at 20% cover, reward (3 per unit) takes the rest of the budget of 50: net 30 + 80."""
+    from pyomo.contrib.appsi.base import TerminationCondition
+    from pyomo.contrib.appsi.solvers import Highs
+
+    from caresim.optimize.build import build
+    from caresim.optimize.handover import HighsModel
+
+    def cap_gift(model, problem):
+        model.t = pyo.Var(bounds=(0, 0.2))
+        model.cap = pyo.Constraint(expr=model.cover[1] <= model.t)
+
+    gift = _option(programme="gift", cost=0.5, value=(0, 200))
+    problem = PlanningProblem(options=[_option(), gift], budget=50, extra_constraints=[cap_gift])
+    model = build(problem)
+    ours = HighsModel(model, {})
+    assert ours.run() == TerminationCondition.optimal
+    assert ours.objective * model.objective_unit == pytest.approx(110)
+    appsi = Highs()
+    appsi.config.load_solution = False
+    result = appsi.solve(model)
+    assert result.termination_condition == TerminationCondition.optimal
+    assert ours.objective == pytest.approx(result.best_feasible_objective, rel=1e-12)
+    primals = result.solution_loader.get_primals(ours.columns)
+    assert ours.values() == pytest.approx([primals[v] for v in ours.columns], abs=1e-12)
+    duals = result.solution_loader.get_duals(ours.constraints)
+    assert ours.duals(ours.constraints) == pytest.approx([duals[c] for c in ours.constraints], abs=1e-12)
+    prices = solve(problem).binding.set_index("constraint")["shadow_price"]
+    assert prices["budget"] == pytest.approx(2) and prices["cap"] == pytest.approx(50)  # 200 - 150 per cover

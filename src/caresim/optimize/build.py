@@ -9,10 +9,11 @@ per piece: the tight formulation, whose LP relaxation is usually integral, where
 option left a gap that HiGHS spent seconds closing).
 
 The model is in model units (``layout.units``): every row is built from numpy arrays (``layout.Row``) and
-turned into a Pyomo ``LinearExpression`` directly. Extra constraints ``f(model, problem)`` may use
-``model.cover[o]``, ``model.spend[o]``, ``model.value[o]``, ``model.retained[o]``, ``model.loyal[o]``,
-``model.contacts[o]`` and ``model.poor_reduction[o]`` (option ``o``'s quantity in natural units: money,
-subscribers, contacts).
+turned into a Pyomo ``LinearExpression`` directly; each family's arrays stay on the model (``model.blocks``,
+``model.objective_arrays``) for ``handover``, which sends them to HiGHS in bulk. Extra constraints
+``f(model, problem)`` may use ``model.cover[o]``, ``model.spend[o]``, ``model.value[o]``, ``model.retained[o]``,
+``model.loyal[o]``, ``model.contacts[o]`` and ``model.poor_reduction[o]`` (option ``o``'s quantity in natural
+units: money, subscribers, contacts); to change a built-in limit, deactivate it and add your own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from collections.abc import Callable
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+from pyomo.core.expr.relational_expr import InequalityExpression
 
+from caresim.optimize.handover import Block
 from caresim.optimize.layout import Layout, Row
 from caresim.optimize.problem import PlanningProblem
 
@@ -93,13 +96,24 @@ def add_rows(model: pyo.ConcreteModel, family: str, rows: list[Row]) -> None:
 
     if len(live) == 1 and live[0].index is None:
         model.add_component(family, pyo.Constraint(expr=body(live[0])))
-        live[0].constraint = getattr(model, family)
-        return
-    by_index = {row.index: row for row in live}
-    component = pyo.Constraint(list(by_index), rule=lambda m, i: body(by_index[i]))
-    model.add_component(family, component)
-    for index, row in by_index.items():
-        row.constraint = component[index]
+        component = live[0].constraint = getattr(model, family)
+    else:
+        by_index = {row.index: row for row in live}
+        component = pyo.Constraint(list(by_index), rule=lambda m, i: body(by_index[i]))
+        model.add_component(family, component)
+        live = list(by_index.values())
+        for row in live:
+            row.constraint = component[row.index]
+    model.blocks.append(
+        Block.from_rows(
+            component,
+            [row.constraint for row in live],
+            [row.columns for row in live],
+            [row.coefs for row in live],
+            [None if row.lower is None else row.lower - row.constant for row in live],
+            [None if row.upper is None else row.upper - row.constant for row in live],
+        )
+    )
 
 
 def _holds(row: Row) -> bool:
@@ -129,20 +143,31 @@ def run_bounds(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def runs_only_if_on(model: pyo.ConcreteModel, problem: PlanningProblem) -> None:
     """A piece is covered only if its programme runs (and pays its fixed cost): d[j] <= width[j] * run[p]."""
-    pieces, runs, widths = (a.tolist() for a in run_bounds(model.layout))
-    if not pieces:
+    pieces, runs, widths = run_bounds(model.layout)
+    if not len(pieces):
         return
     x = model.columns
+    bodies = [
+        InequalityExpression(
+            (LinearExpression([MonomialTermExpression((1.0, x[j])), MonomialTermExpression((-w, x[r]))]), 0.0),
+            False,
+        )
+        for j, r, w in zip(pieces.tolist(), runs.tolist(), widths.tolist(), strict=True)
+    ]
     model.families.add("runs_only_if_on")
-    model.runs_only_if_on = pyo.Constraint(
-        range(len(pieces)),
-        rule=lambda m, i: (
-            None,
-            LinearExpression(
-                [MonomialTermExpression((1.0, x[pieces[i]])), MonomialTermExpression((-widths[i], x[runs[i]]))]
-            ),
-            0.0,
-        ),
+    model.runs_only_if_on = pyo.Constraint(range(len(bodies)), rule=lambda m, i: bodies[i])
+    n = len(pieces)
+    columns = np.column_stack([pieces, runs]).astype(np.int32).ravel()
+    model.blocks.append(
+        Block(
+            model.runs_only_if_on,
+            list(model.runs_only_if_on.values()),
+            np.arange(0, 2 * n + 1, 2),
+            columns,
+            np.column_stack([np.ones(n), -widths]).ravel(),
+            np.full(n, -np.inf),
+            np.zeros(n),
+        )
     )
 
 
@@ -326,7 +351,7 @@ def build(problem: PlanningProblem) -> pyo.ConcreteModel:
     layout = Layout(problem)
     model = pyo.ConcreteModel(name="care_plan")
     model.layout = layout
-    model.rows, model.failed_rows, model.families = [], [], set()
+    model.rows, model.failed_rows, model.families, model.blocks = [], [], set(), []
     _variables(model, layout)
     runs_only_if_on(model, problem)
     families: dict[str, list[Row]] = {}
@@ -339,4 +364,5 @@ def build(problem: PlanningProblem) -> pyo.ConcreteModel:
     columns, coefs, sense = objective_terms(layout, problem)
     model.objective_unit = layout.objective_unit
     model.objective = pyo.Objective(expr=linear(model.columns, columns, coefs), sense=sense)
+    model.objective_arrays = (columns, coefs, 0.0)
     return model

@@ -1,11 +1,14 @@
 """Solving the planning model with HiGHS and reading out the plan: allocation, binding limits, predicted
 outcome, and, when the limits cannot all hold, a plain explanation of which ones conflict.
 
-The LP relaxation is solved first (binaries in [0, 1]: run[p], and the ordering binaries of options whose
-curves are not concave). With the per-piece run bounds it is usually integral, and then it is the MILP
-optimum and its duals are the shadow prices. Otherwise the MILP is solved (same persistent HiGHS model,
-binaries restored), then the LP with the binaries fixed (which programmes run, which pieces are open) gives
-the duals. A shadow price is the objective's change per one more unit of a limit (money, contacts, ...).
+The Pyomo model goes to HiGHS once, through ``handover`` (one ``passModel`` from the numpy rows ``build``
+made it from; user extras through Pyomo's standard repn): Pyomo's appsi interface walked every constraint
+and took longer than HiGHS itself on the benchmark. The LP relaxation is solved first (binaries in [0, 1]:
+run[p], and the ordering binaries of options whose curves are not concave). With the per-piece run bounds
+it is usually integral, and then it is the MILP optimum and its duals are the shadow prices. Otherwise the
+MILP is solved (the same HiGHS model, the binaries made integer), then the LP with the binaries fixed (which
+programmes run, which pieces are open) gives the duals. A shadow price is the objective's change per one
+more unit of a limit (money, contacts, ...).
 
 HiGHS options (``HIGHS_OPTIONS``, overridable per call): ``mip_rel_gap`` 1e-6 (plans are compared to a
 few units of money); above ``LARGE`` columns the interior-point method with crossover for LPs and the MIP's
@@ -24,11 +27,11 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
-from pyomo.contrib.appsi.solvers import Highs
 
 from caresim.optimize.build import build
 from caresim.optimize.evaluate import METRICS, Outcome
 from caresim.optimize.explain import explain_infeasibility, explain_rows
+from caresim.optimize.handover import HighsModel
 from caresim.optimize.layout import Layout
 from caresim.optimize.problem import PlanningProblem
 
@@ -47,7 +50,8 @@ class Plan:
     ``predicted``: one row per metric (net_value, value, retained, loyal, cost), columns mean, low, high.
     ``notes``: remarks on an optimal plan (pieces filled out of order, possible only through
     ``extra_constraints``: every other reason gets ordering binaries).
-    ``timings``: seconds spent building the Pyomo model, solving (appsi hand-over and HiGHS), reading the plan.
+    ``timings``: seconds spent building the Pyomo model (``build``), solving (``solve``: the ``handover`` to
+    HiGHS, then ``highs``, its runs), reading the plan (``read``).
     """
 
     status: str
@@ -75,41 +79,10 @@ class Plan:
         return policy
 
 
-class _Highs(Highs):
-    """appsi HiGHS that keeps the compiled expression walker across ``set_instance`` and only updates
-    what it is told to (the model is built once; only the binaries change between solves)."""
-
-    def _reinit(self) -> None:
-        super()._reinit()
-        self.use_extensions = True
-
-
-def _solver(n_columns: int, options: dict[str, object] | None) -> _Highs:
-    solver = _Highs(only_child_vars=True)
-    solver.config.load_solution = False
-    solver.config.stream_solver = False
-    solver.highs_options = {**HIGHS_OPTIONS, **(LARGE_OPTIONS if n_columns > LARGE else {}), **(options or {})}
-    update = solver.update_config
-    for flag in (
-        "check_for_new_or_removed_constraints",
-        "check_for_new_or_removed_vars",
-        "check_for_new_or_removed_params",
-        "check_for_new_objective",
-        "update_constraints",
-        "update_vars",
-        "update_params",
-        "update_named_expressions",
-        "update_objective",
-        "treat_fixed_vars_as_params",
-    ):
-        setattr(update, flag, False)
-    return solver
-
-
 @contextmanager
 def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: the model is hundreds of thousands of small acyclic objects, and
-    collections triggered while creating them cost about a third of the build and hand-over time."""
+    """Pause the cyclic garbage collector: the model is hundreds of thousands of small objects, and
+    collections triggered while creating them cost about a third of the build time."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -135,39 +108,35 @@ def _solve(problem: PlanningProblem, highs_options: dict[str, object] | None) ->
     if model.failed_rows:
         return Plan(status="infeasible", explanation=explain_rows(problem, model.failed_rows))
     layout: Layout = model.layout
-    solver = _solver(layout.n_columns, highs_options)
-    binary = slice(layout.n_d, layout.n_d + layout.n_binaries)  # run[p], then the ordering binaries
-    binaries = model.columns[binary]
-    for v in binaries:
-        v.domain = pyo.UnitInterval
-    result = solver.solve(model)  # the LP relaxation (the whole problem when there are no binaries)
-    if result.termination_condition != TerminationCondition.optimal:
-        return _failed(problem, result.termination_condition)
-    x = _values(result, model)
+    options = {**HIGHS_OPTIONS, **(LARGE_OPTIONS if layout.n_columns > LARGE else {}), **(highs_options or {})}
+    binary = np.arange(layout.n_d, layout.n_d + layout.n_binaries)  # run[p], then the ordering binaries
+    highs = HighsModel(model, options, relax=binary)  # the LP relaxation (the whole problem without binaries)
+    handed = time.perf_counter()
+    condition = highs.run()
+    if condition != TerminationCondition.optimal:
+        return _failed(problem, condition)
+    x = highs.values(len(model.columns))
     on = x[binary]
     if np.any(np.abs(on - np.round(on)) > INTEGRAL):  # fractional: solve the MILP, then fix for the duals
-        for v in binaries:
-            v.domain = pyo.Binary
-        solver.update_variables(binaries)
-        result = solver.solve(model)
-        if result.termination_condition != TerminationCondition.optimal:
-            return _failed(problem, result.termination_condition)
-        on = np.round(_values(result, model)[binary])
-        for v, value in zip(binaries, on, strict=True):
-            v.domain = pyo.UnitInterval
-            v.fix(float(value))
-        solver.update_variables(binaries)
-        result = solver.solve(model)
-        if result.termination_condition != TerminationCondition.optimal:
-            return _failed(problem, result.termination_condition)
-        x = _values(result, model)
-        for v in binaries:
-            v.unfix()
-    for v in binaries:
-        v.domain = pyo.Binary
+        highs.set_columns(binary, np.zeros(len(binary)), np.ones(len(binary)), integer=True)
+        condition = highs.run()
+        if condition != TerminationCondition.optimal:
+            return _failed(problem, condition)
+        on = np.round(highs.values(len(model.columns))[binary])
+        highs.set_columns(binary, on, on, integer=False)
+        condition = highs.run()
+        if condition != TerminationCondition.optimal:
+            return _failed(problem, condition)
+        x = highs.values(len(model.columns))
     solved = time.perf_counter()
-    plan = _plan(problem, model, result, x, np.round(on[: len(layout.run_programmes)]).astype(bool))
-    plan.timings = {"build": built - started, "solve": solved - built, "read": time.perf_counter() - solved}
+    plan = _plan(problem, model, highs, x, np.round(on[: len(layout.run_programmes)]).astype(bool))
+    plan.timings = {
+        "build": built - started,
+        "solve": solved - built,
+        "handover": handed - built,
+        "highs": solved - handed,
+        "read": time.perf_counter() - solved,
+    }
     return plan
 
 
@@ -177,12 +146,7 @@ def _failed(problem: PlanningProblem, condition: TerminationCondition) -> Plan:
     return Plan(status=str(condition.name), explanation=[f"the solver stopped: {condition.name}"])
 
 
-def _values(result, model: pyo.ConcreteModel) -> np.ndarray:
-    primals = result.solution_loader.get_primals(model.columns)
-    return np.fromiter(primals.values(), float, len(model.columns))
-
-
-def _plan(problem: PlanningProblem, model: pyo.ConcreteModel, result, x: np.ndarray, on: np.ndarray) -> Plan:
+def _plan(problem: PlanningProblem, model: pyo.ConcreteModel, highs: HighsModel, x: np.ndarray, on: np.ndarray) -> Plan:
     layout: Layout = model.layout
     cover = np.bincount(layout.col_option, weights=x[: layout.n_d], minlength=layout.n_options)
     running = np.bincount(layout.programme, weights=cover, minlength=len(layout.programmes)) > 1e-9
@@ -190,52 +154,47 @@ def _plan(problem: PlanningProblem, model: pyo.ConcreteModel, result, x: np.ndar
         running[layout.programmes.index(p)] = value
     outcome = Outcome(layout, cover, running)
     predicted = pd.DataFrame.from_dict(outcome.predicted(), orient="index").loc[list(METRICS)]
-    objective = float(result.best_feasible_objective) * model.objective_unit
+    objective = highs.objective * model.objective_unit
     return Plan(
         status="optimal",
         objective=objective,
         total_cost=outcome.cost,
         allocations=outcome.allocations(),
         running=dict(zip(layout.programmes, running.tolist(), strict=True)),
-        binding=_binding_limits(model, result, x),
+        binding=_binding_limits(model, highs, x),
         predicted=predicted,
         notes=_out_of_order(layout, x, outcome, objective),
     )
 
 
-def _binding_limits(model: pyo.ConcreteModel, result, x: np.ndarray) -> pd.DataFrame:
+def _binding_limits(model: pyo.ConcreteModel, highs: HighsModel, x: np.ndarray) -> pd.DataFrame:
     """Limits that hold with equality, in natural units, with their shadow prices."""
     sign = 1.0 if model.objective.sense == pyo.maximize else -1.0
     binding = []  # (family, index, limit in model units, row unit, has upper bound, constraint)
     for row in model.rows:
-        if row.definitional:
+        if row.definitional or not row.constraint.active:  # an extra may deactivate a limit to replace it
             continue
         activity = row.constant + float(row.coefs @ x[row.columns])
         bound = row.upper if row.upper is not None else row.lower
         if abs(activity - bound) <= TOLERANCE * max(1.0, abs(bound)):
             binding.append((row.family, row.index, bound, row.unit, row.upper is not None, row.constraint))
-    extras = [
-        c
-        for c in model.component_data_objects(pyo.Constraint, active=True)
-        if c.parent_component().name not in model.families
-    ]
-    if extras:
-        result.solution_loader.load_vars()
-    for constraint in extras:
+    if highs.extras:  # constraints from extra_constraints: their slacks from the loaded values
+        highs.load()
+    for constraint in highs.extras:
         slack = min(constraint.lslack(), constraint.uslack())
         bound = pyo.value(constraint.upper if constraint.has_ub() else constraint.lower)
         if slack <= TOLERANCE * max(1.0, abs(bound)):
             name = constraint.parent_component().name
             binding.append((name, constraint.index(), bound, 1.0, constraint.has_ub(), constraint))
-    duals = result.solution_loader.get_duals([item[-1] for item in binding]) if binding else {}
+    duals = highs.duals([item[-1] for item in binding])
     rows = [
         {
             "constraint": family,
             "index": "" if index is None else str(index),
             "limit": bound * unit,
-            "shadow_price": sign * abs(duals.get(con, 0.0)) * (1 if upper else -1) * model.objective_unit / unit,
+            "shadow_price": sign * abs(dual) * (1 if upper else -1) * model.objective_unit / unit,
         }
-        for family, index, bound, unit, upper, con in binding
+        for (family, index, bound, unit, upper, _), dual in zip(binding, duals, strict=True)
     ]
     return pd.DataFrame(rows, columns=["constraint", "index", "limit", "shadow_price"])
 
