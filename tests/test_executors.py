@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 
 import pandas as pd
@@ -15,6 +16,7 @@ from caresim import ConfigError
 from caresim.executors import LocalPool, Pool, done_future, open_pool, when_done
 from caresim.planning.pilot import run_pilot
 from tests.conftest import tiny_plan_config
+from tests.test_bad_input import _cli
 from tests.test_shards import TOLERANCE, regional
 
 
@@ -80,6 +82,28 @@ def test_bad_executor_in_config_is_refused_in_one_line():
         caresim.load_config("baseline", ["run.executor=dask"])
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_ray_address_where_nothing_answers_is_refused_in_one_line(tmp_path):
+    """Ray would wait for such a cluster without end; caresim names the key and stops, writing nothing."""
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'caresim[ray]'); CI installs it")
+    regions = "population.regions={north: {share: 0.5}, south: {share: 0.5}}"
+    for settings, key in (
+        ([regions, "run.n_shard_workers=2", "run.executor=ray"], "run.executor"),
+        (["mode=plan", "planner.executor=ray"], "planner.executor"),
+    ):
+        address = f"127.0.0.1:{_free_port()}"
+        run = _cli(tmp_path, *settings, f"run.ray_address={address}", "run.n_months=2", "run.progress=false")
+        assert run.returncode == 2, run.stderr[-2000:]
+        line = f"caresim: {key}: no Ray cluster answers at {address} (Connection refused)"
+        assert run.stderr.strip().splitlines() == [line]
+        assert not (tmp_path / "out" / "baseline").exists()
+
+
 def _pilot_tables(pool: Pool) -> dict[str, pd.DataFrame]:
     config = tiny_plan_config(n_subscribers=1500, n_months=6, replications=2)
     pilot = run_pilot([config], pool=pool)
@@ -140,3 +164,22 @@ def test_shards_on_ray_equal_the_whole_run(local_ray):
     assert whole.kpis[counts].equals(sharded.kpis[counts])
     for name, table in whole.tables().items():
         pd.testing.assert_frame_equal(table, sharded.tables()[name], check_exact=False, obj=name, **TOLERANCE)
+
+
+@pytest.mark.slow
+def test_plan_is_the_same_on_every_executor(local_ray):
+    """The whole planning job (pilot, adjustment rounds, final comparison, frontier) one by one, on one and two
+    local workers and on Ray: every table identical."""
+    tables = {}
+    for executor, workers in (("sequential", None), ("local", 1), ("local", 2), ("ray", None)):
+        config = tiny_plan_config(
+            n_subscribers=1500, n_months=6, replications=2, planner={"executor": executor, "n_workers": workers}
+        )
+        report = caresim.plan(config, progress=False)
+        assert report.plan.ok and set(report.phase_seconds) == {"pilot", "adjust", "final", "frontier"}
+        tables[(executor, workers)] = report.tables()
+    reference = tables[("sequential", None)]
+    assert not reference["comparison"].empty and not reference["pilot_targeting"].empty
+    for key, other in tables.items():
+        for name, table in reference.items():
+            pd.testing.assert_frame_equal(other[name], table, check_exact=True, obj=f"{key}: {name}")

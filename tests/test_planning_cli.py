@@ -1,11 +1,13 @@
 """``caresim mode=plan`` from the command line: a plan written whole, bad planner input refused in one line."""
 
 import json
+import os
 import pickle
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -114,12 +116,30 @@ def test_killed_plan_resumes_from_its_run_cache_and_plans_the_same(tmp_path):
     assert {name: (cache / name).stat().st_ino for name in kept} == kept  # reused, not recomputed
     assert len(list(cache.glob("*.pkl"))) > len(kept)
     assert not [path for path in cache.iterdir() if ".staging-" in path.name]
+    deadline = time.time() + HANG_GUARD_SECONDS  # the killed job's workers end on their own once idle
+    while _processes_of(killed) and time.time() < deadline:
+        time.sleep(1)
+    assert not _processes_of(killed)
     (first,) = (whole / "out" / "baseline").iterdir()
     (second,) = (killed / "out" / "baseline").iterdir()
     for table in ("plan", "comparison", "pilot_estimates", "rounds"):
         pd.testing.assert_frame_equal(
             pd.read_parquet(second / f"{table}.parquet"), pd.read_parquet(first / f"{table}.parquet"), obj=table
         )
+
+
+def _processes_of(folder) -> list[int]:
+    """Processes (the job's, or its local workers) whose command line or environment names ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                text = (entry / "environ").read_bytes() + (entry / "cmdline").read_bytes()
+            except OSError:  # ended meanwhile, or not ours to read
+                continue
+            if str(folder).encode() in text:
+                found.append(int(entry.name))
+    return found
 
 
 def _dead_pid() -> int:

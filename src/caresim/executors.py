@@ -16,6 +16,8 @@ workers (every random draw in caresim comes from streams of the run's seed).
 from __future__ import annotations
 
 import os
+import signal
+import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -24,6 +26,9 @@ from typing import Any, Literal
 Kind = Literal["sequential", "local", "ray"]
 KINDS: tuple[str, ...] = ("sequential", "local", "ray")
 WORKER_FLAG = "CARESIM_LOCAL_WORKER"  # set in a LocalPool's workers
+# A local worker idle this long ends (and is started again when needed): so the workers of a job that was
+# killed outright (SIGKILL leaves no time to stop them) do not outlive it by more than this.
+IDLE_WORKER_SECONDS = 30
 
 
 class ExecutorError(RuntimeError):
@@ -57,6 +62,21 @@ class Pool:
         """Release the workers; with ``cancel``, stop what is still running or waiting."""
 
 
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) in this thread meanwhile; processes and threads started meanwhile inherit the
+    mask. A terminal sends Ctrl-C to the whole process group: the workers then never see it (nor print a
+    traceback of their own while starting); the parent gets it, stops them and ends in one line."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 class LocalPool(Pool):
     """``n_workers`` local worker processes (joblib's loky), one BLAS/OpenMP thread each, started for this
     pool and stopped when it closes (apart from joblib's own reusable pool, which Hydra's launcher uses)."""
@@ -68,12 +88,15 @@ class LocalPool(Pool):
 
         self.n_workers = n_workers
         env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-        self._executor = ProcessPoolExecutor(max_workers=n_workers, env={**env, WORKER_FLAG: "1"})
+        self._executor = ProcessPoolExecutor(
+            max_workers=n_workers, env={**env, WORKER_FLAG: "1"}, timeout=IDLE_WORKER_SECONDS
+        )
 
         self._futures: list[Future] = []
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
-        future = self._executor.submit(function, *args)
+        with _interrupts_held():  # workers start here: they are born deaf to Ctrl-C
+            future = self._executor.submit(function, *args)
         self._futures.append(future)
         return future
 
@@ -97,6 +120,7 @@ class RayPool(Pool):
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
+            _check_reachable(address)
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address is None:
                 options["num_cpus"] = n_workers
@@ -124,6 +148,21 @@ class RayPool(Pool):
                 future.cancel()
         if self._started:
             self._ray.shutdown()
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Refuse an address ``host:port`` (or ``ray://host:port``) where nothing answers: Ray itself would wait
+    for it without end. ``None`` and ``"auto"`` are Ray's to resolve, and fail quickly."""
+    if address is None or address == "auto":
+        return
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"Ray address {address!r} is not host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ExecutorError(f"no Ray cluster answers at {address} ({error.strerror or error})") from None
 
 
 def done_future(value: Any) -> Future:
