@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -26,9 +28,7 @@ from typing import Any, Literal
 Kind = Literal["sequential", "local", "ray"]
 KINDS: tuple[str, ...] = ("sequential", "local", "ray")
 WORKER_FLAG = "CARESIM_LOCAL_WORKER"  # set in a LocalPool's workers
-# A local worker idle this long ends (and is started again when needed): so the workers of a job that was
-# killed outright (SIGKILL leaves no time to stop them) do not outlive it by more than this.
-IDLE_WORKER_SECONDS = 30
+PARENT_CHECK_SECONDS = 0.5  # how often a local worker checks that the job that started it is still there
 
 
 class ExecutorError(RuntimeError):
@@ -62,6 +62,18 @@ class Pool:
         """Release the workers; with ``cancel``, stop what is still running or waiting."""
 
 
+def _end_with_parent(parent: int) -> None:
+    """In a local worker: end as soon as ``parent`` is gone. A job killed outright (SIGKILL leaves it no time
+    to stop its workers) must not leave them behind, busy or blocked writing a result nobody reads."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="caresim-parent-watch", daemon=True).start()
+
+
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) in this thread meanwhile; processes and threads started meanwhile inherit the
@@ -89,7 +101,10 @@ class LocalPool(Pool):
         self.n_workers = n_workers
         env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
         self._executor = ProcessPoolExecutor(
-            max_workers=n_workers, env={**env, WORKER_FLAG: "1"}, timeout=IDLE_WORKER_SECONDS
+            max_workers=n_workers,
+            env={**env, WORKER_FLAG: "1"},
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
         )
 
         self._futures: list[Future] = []
