@@ -183,3 +183,27 @@ def test_plan_is_the_same_on_every_executor(local_ray):
     for key, other in tables.items():
         for name, table in reference.items():
             pd.testing.assert_frame_equal(other[name], table, check_exact=True, obj=f"{key}: {name}")
+
+
+def _sleep_then(value: int, seconds: float = 0.3) -> int:
+    import time
+
+    time.sleep(seconds)
+    return value
+
+
+def test_tasks_submitted_when_idle_fill_idle_workers_and_never_go_first():
+    """On two workers with three tasks the job needs, a when-idle task starts only once fewer than two tasks
+    remain; every result reaches its own future; closing cancels the when-idle tasks not started."""
+    pool = LocalPool(2)
+    pool.submit(_square, 1).result()  # workers up
+    needed = [pool.submit(_sleep_then, value) for value in (1, 2, 3)]
+    idle = pool.submit_when_idle(_sleep_then, 4)
+    assert not idle.running() and not idle.done()  # three tasks ahead of it: no worker is idle
+    assert [f.result() for f in needed] == [1, 2, 3]
+    assert idle.result() == 4
+    started = [pool.submit_when_idle(_sleep_then, value, 5.0) for value in range(6)]
+    pool.close(cancel=True)
+    assert sum(f.cancelled() for f in started) >= 4  # at most two had started
+    sequential = Pool()
+    assert sequential.submit_when_idle(_square, 3).result() == 9

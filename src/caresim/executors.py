@@ -20,8 +20,9 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -58,8 +59,95 @@ class Pool:
             future.set_exception(error)
         return future
 
+    def submit_when_idle(self, function: Callable[..., Any], *args: Any) -> Future:
+        """Like ``submit``, for a task the job does not need yet: on several workers it starts only when one
+        would otherwise be idle, so it never delays the tasks the job waits for."""
+        return self.submit(function, *args)
+
     def close(self, cancel: bool = False) -> None:
         """Release the workers; with ``cancel``, stop what is still running or waiting."""
+
+
+class _Workers(Pool):
+    """Several workers: counts the tasks running or queued, and starts tasks submitted ``when idle`` (from a
+    thread of its own) only while they are fewer than the workers. Subclasses give ``_start`` and ``_stop``."""
+
+    def __init__(self, n_workers: int) -> None:
+        self.n_workers = n_workers
+        self._busy = 0
+        self._waiting: deque[tuple[Future, Callable[..., Any], tuple]] = deque()
+        self._started: list[Future] = []
+        self._changed = threading.Condition()
+        self._closed = False
+        with _interrupts_held():  # what this thread starts (workers, on demand) is deaf to Ctrl-C too
+            threading.Thread(target=self._dispatch, name="caresim-when-idle", daemon=True).start()
+
+    def _start(self, function: Callable[..., Any], args: tuple) -> Future:
+        raise NotImplementedError
+
+    def _stop(self, cancel: bool) -> None:
+        raise NotImplementedError
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        with self._changed:
+            self._busy += 1
+        future = self._start(function, args)
+        self._started.append(future)
+        future.add_done_callback(self._one_less)
+        return future
+
+    def submit_when_idle(self, function: Callable[..., Any], *args: Any) -> Future:
+        proxy: Future = Future()
+        with self._changed:
+            self._waiting.append((proxy, function, args))
+            self._changed.notify()
+        return proxy
+
+    def _one_less(self, _: Future | None = None) -> None:
+        with self._changed:
+            self._busy -= 1
+            self._changed.notify()
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._closed or (self._waiting and self._busy < self.n_workers))
+                if self._closed:
+                    return
+                proxy, function, args = self._waiting.popleft()
+                self._busy += 1
+            if not proxy.set_running_or_notify_cancel():
+                self._one_less()
+                continue
+            try:
+                inner = self._start(function, args)
+            except BaseException as error:  # the pool is shutting down
+                proxy.set_exception(error)
+                self._one_less()
+                continue
+            self._started.append(inner)
+            inner.add_done_callback(lambda done, proxy=proxy: self._relay(done, proxy))
+
+    def _relay(self, done: Future, proxy: Future) -> None:
+        if done.cancelled():
+            proxy.set_exception(CancelledError())
+        elif done.exception() is not None:
+            proxy.set_exception(done.exception())
+        else:
+            proxy.set_result(done.result())
+        self._one_less()
+
+    def close(self, cancel: bool = False) -> None:
+        with self._changed:
+            self._closed = True
+            waiting, self._waiting = list(self._waiting), deque()
+            self._changed.notify()
+        for proxy, _, _ in waiting:
+            proxy.cancel()
+        if cancel:  # an interrupted job: what was waiting never starts, and the workers stop now
+            for future in self._started:
+                future.cancel()
+        self._stop(cancel)
 
 
 def _end_with_parent(parent: int) -> None:
@@ -89,7 +177,7 @@ def _interrupts_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-class LocalPool(Pool):
+class LocalPool(_Workers):
     """``n_workers`` local worker processes (joblib's loky), one BLAS/OpenMP thread each, started for this
     pool and stopped when it closes (apart from joblib's own reusable pool, which Hydra's launcher uses)."""
 
@@ -98,7 +186,6 @@ class LocalPool(Pool):
     def __init__(self, n_workers: int) -> None:
         from joblib.externals.loky import ProcessPoolExecutor
 
-        self.n_workers = n_workers
         env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
         self._executor = ProcessPoolExecutor(
             max_workers=n_workers,
@@ -106,23 +193,17 @@ class LocalPool(Pool):
             initializer=_end_with_parent,
             initargs=(os.getpid(),),
         )
+        super().__init__(n_workers)
 
-        self._futures: list[Future] = []
-
-    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+    def _start(self, function: Callable[..., Any], args: tuple) -> Future:
         with _interrupts_held():  # workers start here: they are born deaf to Ctrl-C
-            future = self._executor.submit(function, *args)
-        self._futures.append(future)
-        return future
+            return self._executor.submit(function, *args)
 
-    def close(self, cancel: bool = False) -> None:
-        if cancel:  # an interrupted job: what was waiting never starts, and the workers stop now
-            for future in self._futures:
-                future.cancel()
+    def _stop(self, cancel: bool) -> None:
         self._executor.shutdown(wait=not cancel, kill_workers=cancel)
 
 
-class RayPool(Pool):
+class RayPool(_Workers):
     """Ray tasks of one CPU each, on the connected Ray instance or on one started for this pool."""
 
     kind = "ray"
@@ -133,7 +214,7 @@ class RayPool(Pool):
         except ImportError:
             raise ExecutorError("Ray is not installed: pip install 'caresim[ray]'") from None
         self._ray = ray
-        self._started = False
+        self._owns_ray = False
         if not ray.is_initialized():
             _check_reachable(address)
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
@@ -144,24 +225,18 @@ class RayPool(Pool):
             except Exception as error:  # no cluster at that address, a version mismatch, ...
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise ExecutorError(f"Ray could not start at address {address!r}: {reason}") from None
-            self._started = True
-        self.n_workers = int(ray.cluster_resources().get("CPU", n_workers))
+            self._owns_ray = True
         self._remote: dict[Callable[..., Any], Any] = {}
-        self._futures: list[Future] = []
+        super().__init__(int(ray.cluster_resources().get("CPU", n_workers)))
 
-    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+    def _start(self, function: Callable[..., Any], args: tuple) -> Future:
         remote = self._remote.get(function)
         if remote is None:
             remote = self._remote[function] = self._ray.remote(num_cpus=1, max_retries=0)(function)
-        future = remote.remote(*args).future()
-        self._futures.append(future)
-        return future
+        return remote.remote(*args).future()
 
-    def close(self, cancel: bool = False) -> None:
-        if cancel:
-            for future in self._futures:
-                future.cancel()
-        if self._started:
+    def _stop(self, cancel: bool) -> None:
+        if self._owns_ray:
             self._ray.shutdown()
 
 

@@ -56,17 +56,24 @@ class RunCache:
             write_file_atomic(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
     def submit(
-        self, pool: Pool, parts: tuple, function: Callable[..., Any], *args: Any, tick: Callable[[], None] | None = None
+        self,
+        pool: Pool,
+        parts: tuple,
+        function: Callable[..., Any],
+        *args: Any,
+        tick: Callable[[], None] | None = None,
+        when_idle: bool = False,
     ) -> Future:
-        """The kept result for ``parts`` as a done future, or ``function(*args)`` submitted to ``pool`` and kept
-        as soon as it is done (by whichever thread collects it); ``tick`` is called when the result is there."""
+        """The kept result for ``parts`` as a done future, or ``function(*args)`` submitted to ``pool`` (``when
+        idle``: see ``Pool.submit_when_idle``) and kept as soon as it is done (by whichever thread collects it);
+        ``tick`` is called when the result is there."""
         key = self.key(*parts)
         found = self.get(key)
         if found is not None:
             if tick:
                 tick()
             return done_future(found)
-        future = pool.submit(function, *args)
+        future = (pool.submit_when_idle if when_idle else pool.submit)(function, *args)
         when_done(future, lambda result: self.put(key, result), with_result=True)
         when_done(future, tick)
         return future

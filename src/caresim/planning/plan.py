@@ -159,11 +159,9 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         verifier = Verifier(verified, tick, cache, purpose="verify", pool=pool)
         final = Verifier(verified, tick, cache, purpose="final", pool=pool)
 
-        def meanwhile() -> None:  # runs that depend on no plan, queued behind the pilot's
-            verifier.submit_twins()
-            final.submit_twins()
-            if practice:
-                final.submit(practice)
+        def meanwhile() -> None:  # runs that depend on no plan: the adjustment's twins queued behind the pilot,
+            verifier.submit_twins()  # the final comparison's into workers the adjustment rounds leave idle
+            final.submit_twins(when_idle=True)
 
         bar.set_postfix_str(f"pilot, {pool.kind} ×{pool.n_workers}")
         pilot = run_pilot(configs, tick, cache, pool, meanwhile)

@@ -121,22 +121,23 @@ class Verifier:
         )
         return config.model_copy(update={"run": run, "evaluation": evaluation})
 
-    def _submit(self, parts: tuple, function: Callable[..., object], *args: object) -> Future:
-        return self.cache.submit(self.pool, parts, function, *args, tick=self.tick)
+    def _submit(self, parts: tuple, function: Callable[..., object], *args: object, when_idle: bool = False) -> Future:
+        return self.cache.submit(self.pool, parts, function, *args, tick=self.tick, when_idle=when_idle)
 
-    def _twin(self, scenario: int, replication: int) -> Future:
+    def _twin(self, scenario: int, replication: int, when_idle: bool = False) -> Future:
         """The no-care run of this seed (``twin_run``), submitted once."""
         if (scenario, replication) not in self._twins:
             config = self._config(scenario, replication)
             parts = ("twin-record", run_identity(config), self.cap_months)
-            self._twins[(scenario, replication)] = self._submit(parts, twin_run, config, self.cap_months)
+            twin = self._submit(parts, twin_run, config, self.cap_months, when_idle=when_idle)
+            self._twins[(scenario, replication)] = twin
         return self._twins[(scenario, replication)]
 
-    def submit_twins(self) -> None:
-        """Queue every no-care run now (they depend on no plan)."""
+    def submit_twins(self, when_idle: bool = False) -> None:
+        """Queue every no-care run now (they depend on no plan); ``when_idle``: only into idle workers."""
         for scenario in range(len(self.configs)):
             for replication in range(self.n_replications):
-                self._twin(scenario, replication)
+                self._twin(scenario, replication, when_idle)
 
     def submit(self, coverage: Coverage) -> None:
         """Queue the runs of a policy in every scenario × replication (once per policy)."""
