@@ -65,8 +65,10 @@ def test_a_local_pool_inside_a_worker_runs_one_by_one():
     """Nested pools never start more processes than cores: inside a LocalPool's worker or a joblib call."""
     import joblib
 
-    assert open_pool("local", 2).kind == "local"
-    assert LocalPool(2).submit(_kind_of_nested_pool, 0).result() == "sequential"
+    pool = open_pool("local", 2)
+    assert pool.kind == "local"
+    assert pool.submit(_kind_of_nested_pool, 0).result() == "sequential"
+    pool.close()
     assert joblib.Parallel(n_jobs=2)(joblib.delayed(_kind_of_nested_pool)(x) for x in range(2)) == ["sequential"] * 2
 
 
@@ -151,6 +153,16 @@ def test_pilot_on_ray_is_the_same_as_one_by_one(local_ray):
     assert local_ray.is_initialized()  # a pool does not stop a Ray instance it did not start
     for name, table in one_by_one.items():
         pd.testing.assert_frame_equal(on_ray[name], table, check_exact=True, obj=name)
+
+
+@pytest.mark.slow
+def test_a_local_pool_inside_a_ray_task_runs_one_by_one(local_ray):
+    pool = open_pool("ray")
+    assert pool.submit(_kind_of_nested_pool, 0).result() == "sequential"
+    local = open_pool("local", 2)
+    assert local.kind == "local"  # the driver itself is no worker
+    local.close()
+    pool.close()
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -275,11 +276,14 @@ def when_done(future: Future, action: Callable[..., None] | None, with_result: b
 
 
 def inside_a_worker() -> bool:
-    """Whether this process is already a local worker: a ``LocalPool``'s, or one of joblib's running a parallel
-    call (a sweep point on Hydra's joblib launcher). Its own local pools then run one task after another, so
+    """Whether this process is already a worker: a ``LocalPool``'s, one of joblib's running a parallel call (a
+    sweep point on Hydra's joblib launcher), or a Ray worker. Its own local pools then run one task after another, so
     that nested pools never start more processes than there are cores."""
     if os.environ.get(WORKER_FLAG):
         return True
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+        return True  # a Ray task (a Hydra Ray launcher's sweep point, a planner's run): it has its CPU
     from joblib.parallel import get_active_backend
 
     return (getattr(get_active_backend()[0], "nesting_level", 0) or 0) > 0
