@@ -57,7 +57,7 @@ def big_config(subscribers: int, months: int, workers: int) -> caresim.CareConfi
         if programme["capacity_per_month"] is not None:
             programme["capacity_per_month"] *= factor
     for desk in ("hotline", "store"):
-        data["service"][desk]["n_servers"] = round(data["service"][desk]["n_servers"] * factor)
+        data["service"][desk]["n_servers"] = max(4, round(data["service"][desk]["n_servers"] * factor))
     return caresim.validate(data)
 
 
