@@ -178,10 +178,8 @@ def _dispatch(
     at = lookup[desk]
     handle_days = handle * np.array([desks[code].mean_handle_days for code in codes])[at]
     patience_days = patience * np.array([desks[code].mean_patience_days for code in codes])[at]
-    n_simulated = len(contacts.slots)
-    columns = [returns.columns[PROBLEM], returns.columns[INFORMATION]]
     new = [
-        DeskContact(desks[code], code, slot, what, priority, p, done, handling, wait_limit, 0, 0, None, shadow_returns)
+        DeskContact(desks[code], code, slot, what, priority, p, done, handling, wait_limit, 0, 0, shadow_returns)
         for code, slot, what, priority, p, done, handling, wait_limit in zip(
             desk.tolist(),
             who.tolist(),
@@ -194,8 +192,12 @@ def _dispatch(
             strict=True,
         )
     ]
-    for contact in new[:n_simulated]:  # a simulated contact's chain draws from its slot's columns first
-        contact.columns = columns[contact.kind]
+    for what, columns in returns.columns.items():  # a simulated contact's chain draws from its slot's columns
+        mine = np.flatnonzero(contacts.kind == what)
+        uniforms = columns[:, contacts.slots[mine]]
+        draws = (uniforms, -np.log1p(-uniforms), len(columns))  # the same floats as one by one
+        for column, i in enumerate(mine.tolist()):
+            new[i].draws, new[i].column = draws, column
     return env.now + offset, new
 
 
@@ -228,16 +230,17 @@ class DeskContact:
     ``slot < 0`` marks a shadow contact that only loads the desk. A caller whose wait reaches their
     ``patience`` abandons (leaves the queue) and may come back (a retrial); a problem contact that fails may
     come back (a repeat contact): either way as a new ``DeskContact`` of the same chain, whose draws come from
-    the slot's ``ReturnDraws`` columns or, past them and for shadows, from the region's ``rng``.
+    ``draws`` (column ``column`` of the month's ``ReturnDraws`` for its kind, as uniforms and as unit
+    exponentials) or, past them and for shadows, from the region's ``rng``.
     """
 
     __slots__ = (
         "arrived",
         "attempt",
         "channel",
-        "columns",
+        "column",
         "desk",
-        "exponentials",
+        "draws",
         "handle",
         "kind",
         "p_resolve",
@@ -247,7 +250,6 @@ class DeskContact:
         "rng",
         "slot",
         "started",
-        "uniforms",
         "used",
         "waited",
     )
@@ -265,39 +267,32 @@ class DeskContact:
         patience: float,
         attempt: int,
         used: int,
-        columns: np.ndarray | None,
         rng: np.random.Generator,
-        uniforms: list[float] | None = None,
-        exponentials: list[float] | None = None,
+        draws: tuple[np.ndarray, np.ndarray, int] | None = None,
+        column: int = 0,
     ) -> None:
         self.desk, self.channel, self.slot, self.kind, self.priority = desk, channel, slot, kind, priority
         self.p_resolve, self.resolved, self.handle, self.patience = p_resolve, resolved, handle, patience  # days
         self.attempt, self.used = attempt, used  # draws of the chain used so far
-        self.columns, self.rng = columns, rng  # the chain's ReturnDraws columns (None for a shadow)
-        self.uniforms, self.exponentials = uniforms, exponentials  # the slot's column, read when first needed
+        self.rng, self.draws, self.column = rng, draws, column
         self.started = False
         self.arrived = self.waited = 0.0
 
-    def _draws(self) -> bool:
-        """Whether the chain's next draw is one of its slot's (reading them in at the first)."""
-        if self.columns is None or self.used >= len(self.columns):
-            return False
-        if self.uniforms is None:
-            column = self.columns[:, self.slot]
-            self.uniforms, self.exponentials = column.tolist(), (-np.log1p(-column)).tolist()
-        return True
-
     def uniform(self) -> float:
         """The chain's next uniform draw."""
-        mine = self._draws()
-        self.used += 1
-        return self.uniforms[self.used - 1] if mine else self.rng.random()
+        used, draws = self.used, self.draws
+        self.used = used + 1
+        if draws is not None and used < draws[2]:
+            return draws[0].item(used, self.column)
+        return self.rng.random()
 
     def exponential(self) -> float:
         """The chain's next draw as a unit exponential (``-log1p(-u)``)."""
-        mine = self._draws()
-        self.used += 1
-        return self.exponentials[self.used - 1] if mine else -float(np.log1p(-self.rng.random()))
+        used, draws = self.used, self.draws
+        self.used = used + 1
+        if draws is not None and used < draws[2]:
+            return draws[1].item(used, self.column)
+        return -float(np.log1p(-self.rng.random()))
 
     def again(self, resolved: bool) -> DeskContact:
         """The same caller contacting the desk again (a retrial or a repeat contact), with fresh handling time
@@ -316,10 +311,9 @@ class DeskContact:
             patience_units * desk.mean_patience_days,
             self.attempt + 1,
             self.used,
-            self.columns,
             self.rng,
-            self.uniforms,
-            self.exponentials,
+            self.draws,
+            self.column,
         )
 
 
