@@ -65,20 +65,25 @@ class Streams:
             self._generators[name] = generator
         return generator
 
-    def uniform(self, name: str, n: int) -> np.ndarray:
-        """One uniform draw on [0, 1) for each of the ``n`` slots, from stream ``name`` (per segment)."""
-        return self._per_slot(name, n, lambda generator, size: generator.random(size))
+    def uniform(self, name: str, n: int, out: np.ndarray | None = None) -> np.ndarray:
+        """One uniform draw on [0, 1) for each of the ``n`` slots, from stream ``name`` (per segment), into
+        ``out`` if given."""
+        return self._per_slot(name, n, lambda generator, size: generator.random(size), out)
 
     def normal(self, name: str, n: int) -> np.ndarray:
         """One standard normal draw for each of the ``n`` slots, from stream ``name`` (per segment)."""
         return self._per_slot(name, n, lambda generator, size: generator.standard_normal(size))
 
-    def _per_slot(self, name: str, n: int, draw) -> np.ndarray:
+    def _per_slot(self, name: str, n: int, draw, out: np.ndarray | None = None) -> np.ndarray:
         if self.layout is None:
-            return draw(self[name], n)
+            values = draw(self[name], n)
+            if out is None:
+                return values
+            out[...] = values
+            return out
         if n != self.layout.n:
             raise ValueError(f"stream '{name}': asked for {n} slots, the layout holds {self.layout.n}")
-        values = np.empty(n)
+        values = np.empty(n) if out is None else out
         for segment, slots in self.layout.groups():
             values[slots] = draw(self[f"{name}/{segment}"], len(slots))
         return values

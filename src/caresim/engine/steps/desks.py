@@ -132,12 +132,11 @@ class ReturnDraws:
     N_INFORMATION_DRAWS = 4
 
     def __init__(self, streams, n: int) -> None:
-        self.columns = {
-            PROBLEM: np.array([streams.uniform(f"desk_returns/{j}", n) for j in range(self.N_DRAWS)]),
-            INFORMATION: np.array(
-                [streams.uniform(f"desk_returns/information/{j}", n) for j in range(self.N_INFORMATION_DRAWS)]
-            ),
-        }
+        self.columns = {PROBLEM: np.empty((self.N_DRAWS, n)), INFORMATION: np.empty((self.N_INFORMATION_DRAWS, n))}
+        for j, row in enumerate(self.columns[PROBLEM]):
+            streams.uniform(f"desk_returns/{j}", n, out=row)
+        for j, row in enumerate(self.columns[INFORMATION]):
+            streams.uniform(f"desk_returns/information/{j}", n, out=row)
 
 
 #: What a desk event does: a contact arrives, gives up waiting, or is done.

@@ -34,8 +34,11 @@ def effect_multiplier(
 ) -> np.ndarray:
     """How strongly programme ``code`` acts on each of ``served``: fatigue × channel fit × moment × lateness."""
     product = world.programmes.product
+    received = world.state.received[code, served]
+    # fatigue ** received, from a table of the powers that occur (the same floats, one power per count)
+    fatigue = product.fatigue[code] ** np.arange(int(received.max(initial=0)) + 1, dtype=received.dtype)
     return (
-        product.fatigue[code] ** world.state.received[code, served]
+        fatigue[received]
         * np.where(preferred, world.config.behaviour.rel_effect_preferred_channel, 1.0)
         * product.rel_moment[code]
         * np.where(timely, 1.0, product.rel_effect_late[code])
