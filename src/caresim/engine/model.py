@@ -1,7 +1,8 @@
 """The Mesa model of a subscriber base under one SimPy clock.
 
 Time: one SimPy time unit is one **day**; a month is 365.25 / 12 days. A single SimPy process walks the
-months; hotline and store reports are SimPy events that queue at SimPy resources inside the month.
+months; hotline and store contacts queue at the desks inside the month, their events run in SimPy's order by
+one SimPy timeout per month (``steps.desks.serve_desks``).
 Mesa keeps no clock of its own: ``CareModel.step`` is called by the SimPy month process once per month,
 so ``model.steps`` always equals the number of months closed. The steps work on a ``World`` (state,
 records, streams, catalogue, policy, desks), never on the model; agents are views made on access

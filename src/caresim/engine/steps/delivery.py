@@ -152,15 +152,16 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     state.contacts[served] += 1
     state.care_cost[served] += product.cost_per_contact[code]
     segment_served = state.segment[served]
-    records.care_contacts[month, :, code] += np.bincount(segment_served, minlength=records.n_segments)
+    reached = np.bincount(segment_served, minlength=records.n_segments)
+    records.care_contacts[month, :, code] += reached
     records.care_timely[month, :, code] += np.bincount(
         segment_served, weights=timely.astype(float), minlength=records.n_segments
     )
     records.care_preferred[month, :, code] += np.bincount(
         segment_served, weights=preferred.astype(float), minlength=records.n_segments
     )
-    records.flow["contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
-    records.flow["care_contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
+    records.flow["contacts"][month] += reached
+    records.flow["care_contacts"][month] += reached
     return served, multiplier
 
 

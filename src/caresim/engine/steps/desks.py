@@ -74,7 +74,7 @@ def report_problems(world: World, month: int) -> None:
 
     fcr = np.array([service.p_first_contact_resolution[name] for name in CHANNELS])
     p_resolve = 1 - (1 - fcr[state.channel]) * (1 - p_resolve_care)
-    at_desk = np.isin(state.channel, DESK_CHANNELS)
+    at_desk = np.isin(np.arange(len(CHANNELS)), DESK_CHANNELS)[state.channel]
 
     self_served = np.flatnonzero(report & ~at_desk)
     close_contact(world, self_served, u_resolve[self_served] < p_resolve[self_served], month)
@@ -177,9 +177,19 @@ def _dispatch(
     at = lookup[desk]
     handle_days = handle * np.array([desks[code].mean_handle_days for code in codes])[at]
     patience_days = patience * np.array([desks[code].mean_patience_days for code in codes])[at]
+    # a simulated contact's chain draws from its slot's columns (its kind's draws, its column there) first
+    draws: list = [None] * len(who)
+    column = np.zeros(len(who), dtype=int)
+    for what, columns in returns.columns.items():
+        mine = np.flatnonzero(contacts.kind == what)
+        uniforms = columns[:, contacts.slots[mine]]
+        of_kind = (uniforms, -np.log1p(-uniforms), len(columns))  # the same floats as one by one
+        for i in mine.tolist():
+            draws[i] = of_kind
+        column[mine] = np.arange(len(mine))
     new = [
-        DeskContact(desks[code], code, slot, what, priority, p, done, handling, wait_limit, 0, 0, shadow_returns)
-        for code, slot, what, priority, p, done, handling, wait_limit in zip(
+        DeskContact(desks[code], code, slot, what, priority, p, done, handling, wait_limit, 0, 0, shadow_returns, d, c)
+        for code, slot, what, priority, p, done, handling, wait_limit, d, c in zip(
             desk.tolist(),
             who.tolist(),
             kind.tolist(),
@@ -188,15 +198,11 @@ def _dispatch(
             resolved.tolist(),
             handle_days.tolist(),
             patience_days.tolist(),
+            draws,
+            column.tolist(),
             strict=True,
         )
     ]
-    for what, columns in returns.columns.items():  # a simulated contact's chain draws from its slot's columns
-        mine = np.flatnonzero(contacts.kind == what)
-        uniforms = columns[:, contacts.slots[mine]]
-        draws = (uniforms, -np.log1p(-uniforms), len(columns))  # the same floats as one by one
-        for column, i in enumerate(mine.tolist()):
-            new[i].draws, new[i].column = draws, column
     return env.now + offset, new
 
 
