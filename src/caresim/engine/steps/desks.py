@@ -45,14 +45,14 @@ def report_problems(world: World, month: int) -> None:
     recurring = state.carried_problem_month == month
     p_report = np.minimum(service.p_complain * np.where(recurring, service.rel_complain_recurring, 1.0), 1.0)
     report = state.active & (state.n_open > 0) & (streams.uniform("report", n) < p_report)
-    u_resolve = streams.uniform("first_contact_resolution", n)
-    u_time = streams.uniform("contact_time", n)
-    u_handle = streams.uniform("handle_time", n)
+    u_resolve = streams.uniform_draws("first_contact_resolution", n)
+    u_time = streams.uniform_draws("contact_time", n)
+    u_handle = streams.uniform_draws("handle_time", n)
     information = state.active & (state.info_month == month)
-    u_info_time = streams.uniform("information_time", n)
-    u_info_handle = streams.uniform("information_handle_time", n)
-    u_patience = streams.uniform("patience", n)
-    u_info_patience = streams.uniform("information_patience", n)
+    u_info_time = streams.uniform_draws("information_time", n)
+    u_info_handle = streams.uniform_draws("information_handle_time", n)
+    u_patience = streams.uniform_draws("patience", n)
+    u_info_patience = streams.uniform_draws("information_patience", n)
 
     state.report_month[report] = month
     state.complaints[report] += 1
@@ -132,11 +132,16 @@ class ReturnDraws:
     N_INFORMATION_DRAWS = 4
 
     def __init__(self, streams, n: int) -> None:
-        self.columns = {PROBLEM: np.empty((self.N_DRAWS, n)), INFORMATION: np.empty((self.N_INFORMATION_DRAWS, n))}
-        for j, row in enumerate(self.columns[PROBLEM]):
-            streams.uniform(f"desk_returns/{j}", n, out=row)
-        for j, row in enumerate(self.columns[INFORMATION]):
-            streams.uniform(f"desk_returns/information/{j}", n, out=row)
+        self.columns = {
+            PROBLEM: [streams.uniform_draws(f"desk_returns/{j}", n) for j in range(self.N_DRAWS)],
+            INFORMATION: [
+                streams.uniform_draws(f"desk_returns/information/{j}", n) for j in range(self.N_INFORMATION_DRAWS)
+            ],
+        }
+
+    def at(self, kind: int, slots: np.ndarray) -> np.ndarray:
+        """The draws of ``slots``' chains of ``kind``: one row per draw, one column per slot."""
+        return np.array([draws[slots] for draws in self.columns[kind]]).reshape(len(self.columns[kind]), len(slots))
 
 
 #: What a desk event does: a contact arrives, gives up waiting, or is done.
@@ -182,7 +187,7 @@ def _dispatch(
     column = np.zeros(len(who), dtype=int)
     for what, columns in returns.columns.items():
         mine = np.flatnonzero(contacts.kind == what)
-        uniforms = columns[:, contacts.slots[mine]]
+        uniforms = returns.at(what, contacts.slots[mine])
         of_kind = (uniforms, -np.log1p(-uniforms), len(columns))  # the same floats as one by one
         for i in mine.tolist():
             draws[i] = of_kind

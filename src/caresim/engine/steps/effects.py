@@ -17,6 +17,7 @@ import numpy as np
 from caresim.engine.response import prompt_and_fit, receptivity
 
 if TYPE_CHECKING:
+    from caresim.engine.streams import SlotDraws
     from caresim.engine.world import World
 
 #: Which product effect feeds which transient boost array (programmes × subscribers).
@@ -51,8 +52,8 @@ def apply_effects(
     served: np.ndarray,
     multiplier: np.ndarray,
     month: int,
-    u_resolve: np.ndarray | None,
-    u_fix: np.ndarray | None,
+    u_resolve: np.ndarray | SlotDraws | None,
+    u_fix: np.ndarray | SlotDraws | None,
 ) -> None:
     """Add programme ``code``'s boosts to ``served``, resolve their open problems with its probability, and
     apply what the contact does to plan fit and comparison of offers.
