@@ -23,6 +23,7 @@ import numpy as np
 
 from caresim.engine.service_desks import FAST_TRACK, NORMAL, ServiceDesk
 from caresim.engine.steps.delivery import deliver
+from caresim.engine.streams import SlotDraws
 from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, TP
 
 if TYPE_CHECKING:
@@ -141,7 +142,11 @@ class ReturnDraws:
 
     def at(self, kind: int, slots: np.ndarray) -> np.ndarray:
         """The draws of ``slots``' chains of ``kind``: one row per draw, one column per slot."""
-        return np.array([draws[slots] for draws in self.columns[kind]]).reshape(len(self.columns[kind]), len(slots))
+        columns = self.columns[kind]
+        if isinstance(columns[0], SlotDraws):  # where the slots' draws sit, found once for every column
+            where = columns[0].positions[slots]
+            return np.array([draws.values[where] for draws in columns]).reshape(len(columns), len(slots))
+        return np.array([draws[slots] for draws in columns]).reshape(len(columns), len(slots))
 
 
 #: What a desk event does: a contact arrives, gives up waiting, or is done.
