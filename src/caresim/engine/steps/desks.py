@@ -1,7 +1,9 @@
 """Inbound contacts: information queries and problem reports, through self-service or a desk queue.
 
 Subscribers with open problems report them or stay silent; subscribers also ask for information. Contacts
-through the hotline or a store queue at a SimPy resource with the desk's real number of servers. Because one
+through the hotline or a store queue at the desk (``ServiceDesk``, SimPy's ``PriorityResource`` discipline)
+with its real number of servers; the month's desk events run in SimPy's order in one batch that one SimPy
+timeout starts (``serve_desks``), not as SimPy events of their own. Because one
 simulated subscriber stands for ``scale`` real ones, each simulated contact at a desk arrives together with
 ``scale - 1`` *shadow* contacts (on average) at their own random times: they load the queue as the real
 subscribers would, so waiting times are those of the real desk, but only the simulated contact has an
