@@ -4,7 +4,9 @@ Targets (issue 13):
 
 * the engine, ``model.run()`` of the full model with the default care catalogue on one core, at
   >= 1,000,000 subscriber-months/s at 100,000 subscribers x 36 months and >= 800,000 at 1,000,000 x 12;
-  these are judged on the run alone; building the base and collecting the tables are reported beside it;
+  these are judged on the run alone (wall-clock, median of the repeats; its CPU time is printed beside it,
+  since a shared machine's load lengthens the wall-clock); building the base and collecting the tables are
+  reported beside it;
 * 100,000 x 36 in <= 10 s in all (build + run + collect) and under 1 GB (the earlier targets).
 
 Prints subscriber-months per second for
@@ -73,6 +75,7 @@ class CaresimRun:
     run_seconds: float
     collect_seconds: float
     cpu_seconds: float
+    run_cpu_seconds: float  # CPU time of model.run() alone: what the run costs one core, whatever the load
     peak_bytes: int
     churn_rate: float
 
@@ -111,7 +114,9 @@ def run_caresim_here(subscribers: int, months: int) -> CaresimRun:
     started = time.perf_counter()
     model = build_model(config)
     built = time.perf_counter()
+    run_cpu = time.process_time()
     record = model.run()
+    run_cpu = time.process_time() - run_cpu
     ran = time.perf_counter()
     results = collect(record, ran - started)
     collected = time.perf_counter()
@@ -125,6 +130,7 @@ def run_caresim_here(subscribers: int, months: int) -> CaresimRun:
         run_seconds=ran - built,
         collect_seconds=collected - ran,
         cpu_seconds=cpu,
+        run_cpu_seconds=run_cpu,
         peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux reports KiB
         churn_rate=float(kpis["churned"].sum() / kpis["active_start"].sum()),
     )
@@ -176,7 +182,7 @@ def report_size(caresim_runs: list[CaresimRun], numpy_runs: list[RunResult]) -> 
     engine = median_by(caresim_runs, lambda run: run.run_seconds)
     print(
         f"{'  engine: model.run() alone':<38} {'':>11} {'':>6} {engine.run_seconds:>9.2f} "
-        f"{f'{runs[0]:.2f}-{runs[-1]:.2f}':>13} {'':>8} {engine.run_rate:>19,.0f}"
+        f"{f'{runs[0]:.2f}-{runs[-1]:.2f}':>13} {engine.run_cpu_seconds:>8.2f} {engine.run_rate:>19,.0f}"
     )
     print(
         f"{'  build / run / collect':<38} {'':>11} {'':>6}   "
@@ -238,6 +244,8 @@ def report(
             print(f"{what} (target >= {target:,}): {'PASS' if engine.run_rate >= target else 'MISS'}")
         else:
             print(f"{what} (not judged: the targets are for {' and '.join(f'{n} x {m}' for n, m in TARGET_RUN_RATES)})")
+        cpu_rate = rate(size[0], size[1], engine.run_cpu_seconds)
+        print(f"  the same on its CPU time: {cpu_rate:,.0f} (wall above CPU time = the machine's other load)")
     main_runs = caresim_runs[sizes[0]]
     peak = max(run.peak_bytes for run in main_runs)
     verdict = "PASS" if peak < TARGET_BYTES else "MISS"
