@@ -62,8 +62,11 @@ LIFE_MOMENTS: frozenset[str] = frozenset({"trip"})
 
 
 def grade_of(values: np.ndarray, excellent: float, good: float, fair: float) -> np.ndarray:
-    """Map 0-1 scores to grade codes (0 excellent, 1 good, 2 fair, 3 poor) by the thresholds."""
-    return (3 - np.searchsorted(np.array([fair, good, excellent]), values, side="right")).astype(np.int8)
+    """Map 0-1 scores to grade codes (0 excellent, 1 good, 2 fair, 3 poor) by the thresholds (fair < good <
+    excellent): 3 less the number of thresholds at or below the score."""
+    values = np.asarray(values)
+    above = (values >= fair).view(np.int8) + (values >= good).view(np.int8) + (values >= excellent).view(np.int8)
+    return 3 - above
 
 
 def grade_name(score: float, excellent: float, good: float, fair: float) -> str:

@@ -1,7 +1,8 @@
 """The Mesa model of a subscriber base under one SimPy clock.
 
 Time: one SimPy time unit is one **day**; a month is 365.25 / 12 days. A single SimPy process walks the
-months; hotline and store reports are SimPy events that queue at SimPy resources inside the month.
+months; hotline and store contacts queue at the desks inside the month, their events run in SimPy's order by
+one SimPy timeout per month (``steps.desks.serve_desks``).
 Mesa keeps no clock of its own: ``CareModel.step`` is called by the SimPy month process once per month,
 so ``model.steps`` always equals the number of months closed. The steps work on a ``World`` (state,
 records, streams, catalogue, policy, desks), never on the model; agents are views made on access
@@ -50,7 +51,7 @@ from caresim.engine.record import RunRecord, record_of
 from caresim.engine.records import MonthlyRecords
 from caresim.engine.regions import RegionTable
 from caresim.engine.response import draw_at_joining
-from caresim.engine.service_desks import ServiceDesk
+from caresim.engine.service_desks import DeskEvents, ServiceDesk
 from caresim.engine.steps.arrivals import admit_prospects
 from caresim.engine.steps.attitudes import decay_boosts, recur_problems, update_attitudes
 from caresim.engine.steps.churn import churn_and_renew, win_back
@@ -101,11 +102,12 @@ def build_world(config: CareConfig, policy: CarePolicy, env: simpy.Environment) 
         ties=SocialTies(config.population.ties),
         desks=[
             {
-                STORE: ServiceDesk.build(env, config.service.store, servers["store"]),
-                HOTLINE: ServiceDesk.build(env, config.service.hotline, servers["hotline"]),
+                STORE: ServiceDesk.build(config.service.store, servers["store"]),
+                HOTLINE: ServiceDesk.build(config.service.hotline, servers["hotline"]),
             }
             for servers in regions.servers
         ],
+        desk_events=DeskEvents(),
         care_allowance=np.zeros((len(regions), programmes.n)),
         grade_thresholds=grade_thresholds(config),
         boost_rows={field: programmes.rows_with(effect) for field, effect in BOOST_EFFECTS.items()},
@@ -218,7 +220,7 @@ class CareModel(mesa.Model):
         records.stock["in_contract"][month] = records.count(active & state.in_contract, segment)
         for desks in world.desks:
             for desk_code, desk in desks.items():
-                records.desk_backlog[month, desk_code] += len(desk.resource.queue) + desk.resource.count
+                records.desk_backlog[month, desk_code] += desk.backlog
         records.stock["satisfaction_sum"][month] = records.count(active, segment, state.satisfaction)
         records.stock["loyalty_sum"][month] = records.count(active, segment, state.loyalty)
         n_grades = len(GRADES)

@@ -82,11 +82,11 @@ class CarePolicy:
         eligible of each segment, in the rule's order (``in_target``), is targeted;
         those with ``cover_u < holdout`` are its control, the rest assigned.
         """
-        share = self.shares[segment, code]
-        targeted_rule = self.target_codes[segment, code] != RANDOM
+        share = self.shares[:, code][segment]
         draw_in = cover_u < share
-        if not targeted_rule.any():
+        if self.targets is None or not (self.targets[:, code] != RANDOM).any():
             return draw_in, ~draw_in
+        targeted_rule = self.target_codes[segment, code] != RANDOM
         chosen = in_target(segment, score, tie, self.shares[:, code])
         held = cover_u < self.holdout
         assigned = np.where(targeted_rule, chosen & ~held, draw_in)

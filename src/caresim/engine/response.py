@@ -26,6 +26,7 @@ from caresim.engine.attributes import attribute_rows, log_baseline_risk
 from caresim.engine.targeting import score_new_subscribers
 
 if TYPE_CHECKING:
+    from caresim.engine.streams import SlotDraws
     from caresim.engine.world import World
 
 
@@ -80,7 +81,9 @@ def receptivity(world: World, code: int, slots: np.ndarray, month: int) -> np.nd
     return latent * np.exp(coef @ attributes(world, slots, month))
 
 
-def prompt_and_fit(world: World, code: int, served: np.ndarray, month: int, u_fix: np.ndarray | None) -> None:
+def prompt_and_fit(
+    world: World, code: int, served: np.ndarray, month: int, u_fix: np.ndarray | SlotDraws | None
+) -> None:
     """What a contact of programme ``code`` does to plan fit and to the urge to compare offers.
 
     A subscriber on a poorly fitting plan is moved to the best-fitting one with the programme's ``p_fix_fit``

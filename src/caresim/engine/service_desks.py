@@ -1,12 +1,14 @@
-"""The staffed desks (hotline, store) as SimPy priority resources: the queues inbound contacts wait in."""
+"""The staffed desks (hotline, store): servers and a priority queue each, and the world's pending desk events.
+
+A desk works as a non-preemptive SimPy ``PriorityResource`` does (priority first, then request time, then the
+order of the requests), but its requests and events are plain Python values: the contacts of one month run in
+one batch on the SimPy clock (``caresim.engine.steps.desks``), in the order SimPy would have run them.
+"""
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-import simpy
 
 from caresim.config.schema import Desk
 
@@ -14,38 +16,50 @@ MINUTES_PER_DAY = 24 * 60
 FAST_TRACK, NORMAL = 0, 1  # queue priorities: complaint fast-track first
 
 
-class _KeyedQueue(list):
-    """SimPy's request queue kept sorted by insertion (SimPy re-sorts the whole list on every append)."""
-
-    maxlen = None
-
-    def append(self, item: Any) -> None:
-        bisect.insort_right(self, item, key=lambda request: request.key)
-
-
-class DeskResource(simpy.PriorityResource):
-    """A priority resource whose queue stays fast when a surge builds a long backlog."""
-
-    PutQueue = _KeyedQueue
-
-
 @dataclass
 class ServiceDesk:
-    """One staffed channel: its SimPy resource and mean handling time."""
+    """One staffed channel: its servers, its queue and the means of its handling time, patience and retrials."""
 
-    resource: DeskResource
+    n_servers: int
     mean_handle_days: float
     mean_patience_days: float  # Erlang-A: exponential patience
     p_retrial: float  # chance a caller who abandoned tries again
     mean_retrial_days: float
+    busy: int = 0  # servers in use
+    waiting: int = 0  # contacts in the queue (those who gave up are not counted)
+    queue: list[tuple[int, float, int, Any]] = field(default_factory=list)  # heap: priority, time, order, contact
 
     @classmethod
-    def build(cls, env: simpy.Environment, desk: Desk, n_servers: int | None = None) -> ServiceDesk:
+    def build(cls, desk: Desk, n_servers: int | None = None) -> ServiceDesk:
         """The desk with ``desk``'s handling time and ``n_servers`` servers (default: the desk's own)."""
         return cls(
-            resource=DeskResource(env, capacity=desk.n_servers if n_servers is None else n_servers),
+            n_servers=desk.n_servers if n_servers is None else n_servers,
             mean_handle_days=desk.dur_handle_minutes / MINUTES_PER_DAY,
             mean_patience_days=desk.dur_patience_minutes / MINUTES_PER_DAY,
             p_retrial=desk.p_retrial,
             mean_retrial_days=desk.dur_retrial_minutes / MINUTES_PER_DAY,
         )
+
+    @property
+    def backlog(self) -> int:
+        """Contacts waiting or in service now."""
+        return self.waiting + self.busy
+
+
+@dataclass
+class DeskEvents:
+    """The world's pending desk events, as SimPy would order them: by time, then by when they were scheduled.
+
+    The month's first contacts wait in arrival order in ``times``, ``orders`` and ``firsts`` (from ``next`` on);
+    every other event (a return, a give-up, the end of a service) in ``heap`` as ``(time, order, action,
+    contact)``. ``until`` is the current month's close as ``(time, order)``: events before it run in the
+    month's batch, the rest wait for the next one.
+    """
+
+    heap: list[tuple[float, int, int, Any]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    orders: list[int] = field(default_factory=list)
+    firsts: list[Any] = field(default_factory=list)
+    next: int = 0
+    order: int = 0  # events scheduled so far
+    until: tuple[float, int] = (0.0, 0)

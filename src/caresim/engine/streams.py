@@ -30,13 +30,25 @@ class SlotLayout:
         self.labels = groups
         self._parts: list[list[np.ndarray]] = [[] for _ in groups]
         self._groups: list[tuple[str, np.ndarray]] | None = None
+        self._positions: np.ndarray | None = None
         self.n = 0
 
     def add(self, group: int, slots: slice) -> None:
         """Record that ``slots`` (a contiguous block) belong to group ``group``."""
         self._parts[group].append(np.arange(slots.start, slots.stop))
         self.n = max(self.n, slots.stop)
-        self._groups = None
+        self._groups = self._positions = None
+
+    def positions(self) -> np.ndarray:
+        """For each slot, its place when the groups' slots are laid end to end (group after group)."""
+        if self._positions is None:
+            positions = np.zeros(self.n, dtype=np.int64)
+            start = 0
+            for _, slots in self.groups():
+                positions[slots] = np.arange(start, start + len(slots))
+                start += len(slots)
+            self._positions = positions
+        return self._positions
 
     def groups(self) -> list[tuple[str, np.ndarray]]:
         """(group label, its slots in arrival order) for every group."""
@@ -69,6 +81,20 @@ class Streams:
         """One uniform draw on [0, 1) for each of the ``n`` slots, from stream ``name`` (per segment)."""
         return self._per_slot(name, n, lambda generator, size: generator.random(size))
 
+    def uniform_draws(self, name: str, n: int) -> SlotDraws | np.ndarray:
+        """The draws of ``uniform(name, n)``, to be read at the slots needed (``draws[slots]``): the same
+        values, without placing all of them slot by slot."""
+        if self.layout is None:
+            return self.uniform(name, n)
+        if n != self.layout.n:
+            raise ValueError(f"stream '{name}': asked for {n} slots, the layout holds {self.layout.n}")
+        values = np.empty(n)
+        start = 0
+        for segment, slots in self.layout.groups():
+            self[f"{name}/{segment}"].random(out=values[start : start + len(slots)])
+            start += len(slots)
+        return SlotDraws(values, self.layout.positions())
+
     def normal(self, name: str, n: int) -> np.ndarray:
         """One standard normal draw for each of the ``n`` slots, from stream ``name`` (per segment)."""
         return self._per_slot(name, n, lambda generator, size: generator.standard_normal(size))
@@ -87,3 +113,19 @@ class Streams:
     def names(self) -> list[str]:
         """Streams used so far, sorted."""
         return sorted(self._generators)
+
+
+class SlotDraws:
+    """One draw per slot, kept group after group as the streams made them; ``draws[slots]`` reads those of
+    ``slots`` (an index array)."""
+
+    __slots__ = ("positions", "values")
+
+    def __init__(self, values: np.ndarray, positions: np.ndarray) -> None:
+        self.values, self.positions = values, positions
+
+    def __getitem__(self, slots: np.ndarray) -> np.ndarray:
+        return self.values[self.positions[slots]]
+
+    def __len__(self) -> int:
+        return len(self.values)

@@ -25,6 +25,7 @@ class SocialTies:
         self.source = np.zeros(0, dtype=np.int64)
         self.target = np.zeros(0, dtype=np.int64)
         self._grid: NetworkGrid | None = None
+        self._degree: tuple[np.ndarray, np.ndarray] | None = None  # (the source array it counts, degrees)
 
     @property
     def enabled(self) -> bool:
@@ -66,7 +67,8 @@ class SocialTies:
         # Every edge of a batch touches a newcomer, so duplicates can only arise within the batch.
         low, high = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
         span = int(high.max()) + 1 if len(high) else 1
-        codes = np.unique(low * span + high)
+        codes = np.sort(low * span + high)  # np.unique's values, by a sort (its hashing is slower on millions)
+        codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])] if len(codes) else codes
         pairs = np.stack([codes // span, codes % span], axis=1)
         self._grid = None
         self.source = np.concatenate([self.source, pairs[:, 0], pairs[:, 1]])
@@ -91,10 +93,12 @@ class SocialTies:
         n = len(churned)
         if len(self.source) == 0:
             return np.zeros(n)
-        degree = np.bincount(self.source, minlength=n)[:n]
-        churned_ties = np.bincount(self.source, weights=churned[self.target].astype(float), minlength=n)[:n]
+        degree = self.degree(n)
+        churned_ties = np.bincount(self.source[churned[self.target]], minlength=n)[:n]  # whole counts
         return np.divide(churned_ties, degree, out=np.zeros(n), where=degree > 0)
 
     def degree(self, n: int) -> np.ndarray:
-        """Number of ties of each of ``n`` slots."""
-        return np.bincount(self.source, minlength=n)[:n]
+        """Number of ties of each of ``n`` slots (kept until ties or slots change)."""
+        if self._degree is None or self._degree[0] is not self.source or len(self._degree[1]) != n:
+            self._degree = (self.source, np.bincount(self.source, minlength=n)[:n])
+        return self._degree[1]

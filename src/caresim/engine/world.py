@@ -19,7 +19,7 @@ from caresim.engine.population import SegmentTable, SubscriberState, draw_subscr
 from caresim.engine.programmes import ProgrammeTable
 from caresim.engine.records import MonthlyRecords
 from caresim.engine.regions import RegionTable
-from caresim.engine.service_desks import ServiceDesk
+from caresim.engine.service_desks import DeskEvents, ServiceDesk
 from caresim.engine.streams import SlotLayout, Streams
 from caresim.engine.ties import SocialTies
 
@@ -42,6 +42,7 @@ class World:
     records: MonthlyRecords
     ties: SocialTies
     desks: list[dict[int, ServiceDesk]]  # per region: desk channel -> its desk
+    desk_events: DeskEvents  # every desk's pending events, run on the SimPy clock (``steps.desks``)
     care_allowance: np.ndarray  # per region and programme: capacity carried to the next delivery
     grade_thresholds: dict[str, float]
     boost_rows: dict[str, np.ndarray]  # boost field -> programmes that ever change it

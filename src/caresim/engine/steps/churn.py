@@ -60,7 +60,9 @@ def churn_and_renew(world: World, month: int, cond: MonthConditions) -> None:
     state.contract_end[leaves] = -1
 
     stays = ends_now & ~leaves
-    renews = stays & (u_renew < p_renew(churn, state.loyalty))
+    deciding = np.flatnonzero(stays)
+    renews = np.zeros(n, dtype=bool)
+    renews[deciding] = u_renew[deciding] < p_renew(churn, state.loyalty[deciding])
     state.contract_end[renews] += state.contract_months[renews]
     lapses = stays & ~renews
     state.in_contract[lapses] = False

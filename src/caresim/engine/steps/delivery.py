@@ -13,6 +13,7 @@ from caresim.engine.steps.effects import apply_effects, effect_multiplier
 from caresim.lifecycle import CHURNED, RETENTION, grade_of
 
 if TYPE_CHECKING:
+    from caresim.engine.streams import SlotDraws
     from caresim.engine.world import World
 
 #: Moments that happen once: a delivery held back by capacity may still be made the next month.
@@ -88,11 +89,11 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     n = state.n
 
     # Draws are made whatever the policy, so that every policy sees the same numbers.
-    u_delay = streams.uniform(f"care_delay/{name}", n) if delivery.dur_delivery_days[code] > 0 else None
-    u_resolve = streams.uniform(f"care_resolve/{name}", n) if product.p_resolve_problem[code].any() else None
-    u_fix = streams.uniform(f"care_fit/{name}", n) if world.programmes.response.p_fix_fit[code] > 0 else None
+    u_delay = streams.uniform_draws(f"care_delay/{name}", n) if delivery.dur_delivery_days[code] > 0 else None
+    u_resolve = streams.uniform_draws(f"care_resolve/{name}", n) if product.p_resolve_problem[code].any() else None
+    u_fix = streams.uniform_draws(f"care_fit/{name}", n) if world.programmes.response.p_fix_fit[code] > 0 else None
     capacity = delivery.capacity_per_month[code]
-    u_order = streams.uniform(f"care_capacity/{name}", n) if np.isfinite(capacity) else None
+    u_order = streams.uniform_draws(f"care_capacity/{name}", n) if np.isfinite(capacity) else None
 
     candidates = candidates[_eligible(world, code, candidates)]
     segment = state.segment[candidates]
@@ -152,15 +153,16 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     state.contacts[served] += 1
     state.care_cost[served] += product.cost_per_contact[code]
     segment_served = state.segment[served]
-    records.care_contacts[month, :, code] += np.bincount(segment_served, minlength=records.n_segments)
+    reached = np.bincount(segment_served, minlength=records.n_segments)
+    records.care_contacts[month, :, code] += reached
     records.care_timely[month, :, code] += np.bincount(
         segment_served, weights=timely.astype(float), minlength=records.n_segments
     )
     records.care_preferred[month, :, code] += np.bincount(
         segment_served, weights=preferred.astype(float), minlength=records.n_segments
     )
-    records.flow["contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
-    records.flow["care_contacts"][month] += np.bincount(segment_served, minlength=records.n_segments)
+    records.flow["contacts"][month] += reached
+    records.flow["care_contacts"][month] += reached
     return served, multiplier
 
 
@@ -176,7 +178,7 @@ def _annoy_over_contacted(world: World, served: np.ndarray, month: int) -> None:
         )
 
 
-def _ration(world: World, code: int, queue: np.ndarray, u_order: np.ndarray, month: int) -> np.ndarray:
+def _ration(world: World, code: int, queue: np.ndarray, u_order: SlotDraws, month: int) -> np.ndarray:
     """The deliveries a limited programme can make this month, each region within its share of the capacity.
 
     Whole contacts this month; the fraction carries over, unused capacity does not. Earlier backlog is

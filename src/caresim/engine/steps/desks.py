@@ -1,7 +1,9 @@
 """Inbound contacts: information queries and problem reports, through self-service or a desk queue.
 
 Subscribers with open problems report them or stay silent; subscribers also ask for information. Contacts
-through the hotline or a store queue at a SimPy resource with the desk's real number of servers. Because one
+through the hotline or a store queue at the desk (``ServiceDesk``, SimPy's ``PriorityResource`` discipline)
+with its real number of servers; the month's desk events run in SimPy's order in one batch that one SimPy
+timeout starts (``serve_desks``), not as SimPy events of their own. Because one
 simulated subscriber stands for ``scale`` real ones, each simulated contact at a desk arrives together with
 ``scale - 1`` *shadow* contacts (on average) at their own random times: they load the queue as the real
 subscribers would, so waiting times are those of the real desk, but only the simulated contact has an
@@ -15,15 +17,15 @@ within one problem episode, and the fix restores less after each failure.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import simpy
 
-from caresim.engine.behaviour import wait_penalty
 from caresim.engine.service_desks import FAST_TRACK, NORMAL, ServiceDesk
 from caresim.engine.steps.delivery import deliver
+from caresim.engine.streams import SlotDraws
 from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, TP
 
 if TYPE_CHECKING:
@@ -46,14 +48,14 @@ def report_problems(world: World, month: int) -> None:
     recurring = state.carried_problem_month == month
     p_report = np.minimum(service.p_complain * np.where(recurring, service.rel_complain_recurring, 1.0), 1.0)
     report = state.active & (state.n_open > 0) & (streams.uniform("report", n) < p_report)
-    u_resolve = streams.uniform("first_contact_resolution", n)
-    u_time = streams.uniform("contact_time", n)
-    u_handle = streams.uniform("handle_time", n)
+    u_resolve = streams.uniform_draws("first_contact_resolution", n)
+    u_time = streams.uniform_draws("contact_time", n)
+    u_handle = streams.uniform_draws("handle_time", n)
     information = state.active & (state.info_month == month)
-    u_info_time = streams.uniform("information_time", n)
-    u_info_handle = streams.uniform("information_handle_time", n)
-    u_patience = streams.uniform("patience", n)
-    u_info_patience = streams.uniform("information_patience", n)
+    u_info_time = streams.uniform_draws("information_time", n)
+    u_info_handle = streams.uniform_draws("information_handle_time", n)
+    u_patience = streams.uniform_draws("patience", n)
+    u_info_patience = streams.uniform_draws("information_patience", n)
 
     state.report_month[report] = month
     state.complaints[report] += 1
@@ -75,12 +77,13 @@ def report_problems(world: World, month: int) -> None:
 
     fcr = np.array([service.p_first_contact_resolution[name] for name in CHANNELS])
     p_resolve = 1 - (1 - fcr[state.channel]) * (1 - p_resolve_care)
-    at_desk = np.isin(state.channel, DESK_CHANNELS)
+    at_desk = np.isin(np.arange(len(CHANNELS)), DESK_CHANNELS)[state.channel]
 
     self_served = np.flatnonzero(report & ~at_desk)
     close_contact(world, self_served, u_resolve[self_served] < p_resolve[self_served], month)
 
     returns = ReturnDraws(streams, n)
+    arrival, desk_contacts = [np.zeros(0)], []
     for region in range(len(world.regions)):  # each region's contacts queue at its own desks
         mine = at_desk & (state.region == region) if len(world.regions) > 1 else at_desk
         reports = np.flatnonzero(report & mine)
@@ -97,7 +100,10 @@ def report_problems(world: World, month: int) -> None:
             u_resolve=np.concatenate([u_resolve[reports], np.zeros(len(queries))]),
             u_patience=np.concatenate([u_patience[reports], u_info_patience[queries]]),
         )
-        _dispatch(world, region, contacts, month, returns)
+        times, new = _dispatch(world, region, contacts, month, returns)
+        arrival.append(times)
+        desk_contacts += new
+    _schedule(world, np.concatenate(arrival), desk_contacts)
 
 
 @dataclass(frozen=True)
@@ -130,26 +136,36 @@ class ReturnDraws:
 
     def __init__(self, streams, n: int) -> None:
         self.columns = {
-            PROBLEM: np.array([streams.uniform(f"desk_returns/{j}", n) for j in range(self.N_DRAWS)]),
-            INFORMATION: np.array(
-                [streams.uniform(f"desk_returns/information/{j}", n) for j in range(self.N_INFORMATION_DRAWS)]
-            ),
+            PROBLEM: [streams.uniform_draws(f"desk_returns/{j}", n) for j in range(self.N_DRAWS)],
+            INFORMATION: [
+                streams.uniform_draws(f"desk_returns/information/{j}", n) for j in range(self.N_INFORMATION_DRAWS)
+            ],
         }
 
-    def draw(self, slot: int, index: int, kind: int) -> float | None:
+    def at(self, kind: int, slots: np.ndarray) -> np.ndarray:
+        """The draws of ``slots``' chains of ``kind``: one row per draw, one column per slot."""
         columns = self.columns[kind]
-        return float(columns[index, slot]) if index < len(columns) else None
+        if isinstance(columns[0], SlotDraws):  # where the slots' draws sit, found once for every column
+            where = columns[0].positions[slots]
+            return np.array([draws.values[where] for draws in columns]).reshape(len(columns), len(slots))
+        return np.array([draws[slots] for draws in columns]).reshape(len(columns), len(slots))
 
 
-def _dispatch(world: World, region: int, contacts: Contacts, month: int, returns: ReturnDraws) -> None:
-    """Schedule every contact of the month, and its shadows, at its arrival time on the SimPy clock.
+#: What a desk event does: a contact arrives, gives up waiting, or is done.
+ARRIVE, GIVE_UP, FINISH = 0, 1, 2
+
+
+def _dispatch(
+    world: World, region: int, contacts: Contacts, month: int, returns: ReturnDraws
+) -> tuple[np.ndarray, list[DeskContact]]:
+    """Every contact of the month at one region's desks, and its shadows: their arrival times and contacts.
 
     Shadows draw their times, handling and resolution from the region's ``shadow_contacts`` stream; the
     simulated contacts' come from per-slot streams, so they are common across policies.
     """
     rng = world.streams[world.regions.stream("shadow_contacts", region)]
     shadow_returns = world.streams[world.regions.stream("shadow_returns", region)]
-    lines = {code: DeskLine(world, desk, code, shadow_returns, returns) for code, desk in world.desks[region].items()}
+    desks = world.desks[region]
     state = world.state
     channel = state.channel[contacts.slots]
     extra = world.scale - 1.0
@@ -166,57 +182,89 @@ def _dispatch(world: World, region: int, contacts: Contacts, month: int, returns
     patience = np.concatenate([-np.log1p(-contacts.u_patience), rng.exponential(1.0, len(owner))])
     env = world.env
     offset = np.maximum(month * world.month_days + time - env.now, 0.0)
-    for after, slot, code, handle_units, priority, what, p, done, wait_limit in zip(
-        offset.tolist(),
-        who.tolist(),
-        desk.tolist(),
-        handle.tolist(),
-        prio.tolist(),
-        kind.tolist(),
-        p_resolve.tolist(),
-        resolved.tolist(),
-        patience.tolist(),
-        strict=True,
-    ):
-        line = lines[code]
-        contact = DeskContact(line, slot, handle_units, priority, what, p, done, wait_limit * line.patience_days)
-        env.timeout(after).callbacks.append(contact.arrive)
+    # SimPy's sums and products for each contact's arrival, handling and patience, made at once (same floats)
+    codes = sorted(desks)
+    lookup = np.zeros(max(codes) + 1, dtype=int)
+    lookup[codes] = np.arange(len(codes))
+    at = lookup[desk]
+    handle_days = handle * np.array([desks[code].mean_handle_days for code in codes])[at]
+    patience_days = patience * np.array([desks[code].mean_patience_days for code in codes])[at]
+    # a simulated contact's chain draws from its slot's columns (its kind's draws, its column there) first
+    draws: list = [None] * len(who)
+    column = np.zeros(len(who), dtype=int)
+    for what, columns in returns.columns.items():
+        mine = np.flatnonzero(contacts.kind == what)
+        uniforms = returns.at(what, contacts.slots[mine])
+        of_kind = (uniforms, -np.log1p(-uniforms), len(columns))  # the same floats as one by one
+        for i in mine.tolist():
+            draws[i] = of_kind
+        column[mine] = np.arange(len(mine))
+    new = [
+        DeskContact(desks[code], code, slot, what, priority, p, done, handling, wait_limit, 0, 0, shadow_returns, d, c)
+        for code, slot, what, priority, p, done, handling, wait_limit, d, c in zip(
+            desk.tolist(),
+            who.tolist(),
+            kind.tolist(),
+            prio.tolist(),
+            p_resolve.tolist(),
+            resolved.tolist(),
+            handle_days.tolist(),
+            patience_days.tolist(),
+            draws,
+            column.tolist(),
+            strict=True,
+        )
+    ]
+    return env.now + offset, new
 
 
-class DeskLine:
-    """What the contacts at one desk of one region share: the world, the desk and the stream of returns."""
+def _schedule(world: World, arrival: np.ndarray, contacts: list[DeskContact]) -> None:
+    """Queue the month's first contacts (in SimPy's order) and let the SimPy clock serve the desks.
 
-    __slots__ = ("channel", "desk", "env", "handle_days", "patience_days", "returns", "rng", "world")
-
-    def __init__(
-        self, world: World, desk: ServiceDesk, channel: int, rng: np.random.Generator, returns: ReturnDraws
-    ) -> None:
-        self.world, self.desk, self.channel, self.rng, self.env = world, desk, channel, rng, world.env
-        self.returns = returns  # the simulated contacts' draws (shadows draw from ``rng``)
-        self.handle_days, self.patience_days = desk.mean_handle_days, desk.mean_patience_days
+    The month closes ``month_days`` from now, after every event scheduled so far at that same time (SimPy
+    orders equal times by when they were scheduled); one SimPy timeout, at the first pending event, serves
+    the desks up to that moment (``serve_desks``).
+    """
+    events, env = world.desk_events, world.env
+    for k in range(events.next, len(events.times)):  # first contacts not yet arrived join the other events
+        heapq.heappush(events.heap, (events.times[k], events.orders[k], ARRIVE, events.firsts[k]))
+    by_time = np.argsort(arrival, kind="stable")
+    events.times = arrival[by_time].tolist()
+    events.orders = (events.order + by_time).tolist()
+    events.firsts = [contacts[k] for k in by_time.tolist()]
+    events.next = 0
+    events.order += len(contacts)
+    events.until = (env.now + world.month_days, events.order)
+    first = min(events.times[:1] + [event[0] for event in events.heap[:1]], default=None)
+    if first is not None:
+        wait = min(max(first - env.now, 0.0), world.month_days)
+        env.timeout(wait).callbacks.append(lambda _event: serve_desks(world))
 
 
 class DeskContact:
-    """One contact at a desk, driven by SimPy events: arrive -> wait -> handled (or abandon) -> outcome.
+    """One contact at a desk: arrive -> wait -> handled (or abandon) -> outcome.
 
-    Callbacks on SimPy events rather than a generator process per contact: the same clock and resource,
-    at a fraction of the cost. ``slot < 0`` marks a shadow contact that only loads the desk. A caller whose
-    wait reaches their ``patience`` abandons (the request leaves the queue) and may come back (a retrial); a
-    problem contact that fails may come back (a repeat contact): either way as a new ``DeskContact`` of the
-    same chain, whose draws come from ``ReturnDraws`` (simulated contacts) or the line's stream (shadows).
+    ``slot < 0`` marks a shadow contact that only loads the desk. A caller whose wait reaches their
+    ``patience`` abandons (leaves the queue) and may come back (a retrial); a problem contact that fails may
+    come back (a repeat contact): either way as a new ``DeskContact`` of the same chain, whose draws come from
+    ``draws`` (column ``column`` of the month's ``ReturnDraws`` for its kind, as uniforms and as unit
+    exponentials) or, past them and for shadows, from the region's ``rng``.
     """
 
     __slots__ = (
         "arrived",
         "attempt",
-        "handle_units",
+        "channel",
+        "column",
+        "desk",
+        "draws",
+        "handle",
         "kind",
-        "line",
         "p_resolve",
         "patience",
         "priority",
-        "request",
         "resolved",
+        "rng",
         "slot",
         "started",
         "used",
@@ -225,171 +273,261 @@ class DeskContact:
 
     def __init__(
         self,
-        line: DeskLine,
+        desk: ServiceDesk,
+        channel: int,
         slot: int,
-        handle_units: float,
-        priority: int,
         kind: int,
+        priority: int,
         p_resolve: float,
         resolved: bool,
+        handle: float,
         patience: float,
-        attempt: int = 0,
-        used: int = 0,
+        attempt: int,
+        used: int,
+        rng: np.random.Generator,
+        draws: tuple[np.ndarray, np.ndarray, int] | None = None,
+        column: int = 0,
     ) -> None:
-        self.line, self.slot, self.handle_units, self.priority = line, slot, handle_units, priority
-        self.kind, self.p_resolve, self.resolved, self.patience = kind, p_resolve, resolved, patience
+        self.desk, self.channel, self.slot, self.kind, self.priority = desk, channel, slot, kind, priority
+        self.p_resolve, self.resolved, self.handle, self.patience = p_resolve, resolved, handle, patience  # days
         self.attempt, self.used = attempt, used  # draws of the chain used so far
+        self.rng, self.draws, self.column = rng, draws, column
         self.started = False
         self.arrived = self.waited = 0.0
-        self.request: simpy.resources.resource.PriorityRequest | None = None
 
-    def arrive(self, _event: simpy.Event) -> None:
-        line = self.line
-        if self.attempt > 0 and self.slot >= 0:  # a return: only if there is still a caller with a reason
-            state = line.world.state
-            if state._stage[self.slot] == CHURNED or (self.kind == PROBLEM and state._n_open[self.slot] == 0):
-                return
-            _count_return(line.world, self.slot, self.kind)
-        self.arrived = line.env.now
-        line.world.records.desk_arrivals[_month(line.world), line.channel] += 1
-        self.request = line.desk.resource.request(priority=self.priority)
-        self.request.callbacks.append(self.start)
-        if not self.request.triggered:  # a free server takes the call at once: nobody to give up
-            line.env.timeout(self.patience).callbacks.append(self.give_up)
+    def uniform(self) -> float:
+        """The chain's next uniform draw."""
+        used, draws = self.used, self.draws
+        self.used = used + 1
+        if draws is not None and used < draws[2]:
+            return draws[0].item(used, self.column)
+        return self.rng.random()
 
-    def start(self, _event: simpy.Event) -> None:
-        line = self.line
-        if self.started:  # cannot happen (an abandoned request is cancelled); never hold a server for nobody
-            line.desk.resource.release(self.request)
-            return
-        self.started = True
-        self.waited = line.env.now - self.arrived
-        line.env.timeout(self.handle_units * line.handle_days).callbacks.append(self.finish)
+    def exponential(self) -> float:
+        """The chain's next draw as a unit exponential (``-log1p(-u)``)."""
+        used, draws = self.used, self.draws
+        self.used = used + 1
+        if draws is not None and used < draws[2]:
+            return draws[1].item(used, self.column)
+        return -float(np.log1p(-self.rng.random()))
 
-    def give_up(self, _event: simpy.Event) -> None:
-        if self.started or self.request.triggered:  # already being served (or about to be)
-            return
-        self.started = True  # out of the queue: nothing more happens to this request
-        self.request.cancel()
-        line = self.line
-        world = line.world
-        month = _month(world)
-        world.records.desk_abandoned[month, line.channel] += 1
-        if self.slot >= 0:
-            record_abandoned(world, self.slot, line.env.now - self.arrived, self.kind, month)
-        if self._uniform() < line.desk.p_retrial:
-            self._again(self._exponential() * line.desk.mean_retrial_days, self.resolved)
-
-    def finish(self, _event: simpy.Event) -> None:
-        line = self.line
-        line.desk.resource.release(self.request)
-        world = line.world
-        if self.slot >= 0:
-            record_outcome(
-                world, self.slot, line.channel, self.waited, self.resolved, self.kind, self.attempt, _month(world)
-            )
-        if self.kind == PROBLEM and not self.resolved:
-            service = world.config.service
-            if self._uniform() < service.p_repeat_unresolved:
-                self._again(self._exponential() * service.dur_repeat_days, self._uniform() < self.p_resolve)
-
-    def _again(self, delay: float, resolved: bool) -> None:
-        """The same caller contacts the desk again after ``delay`` days (a retrial or a repeat contact)."""
-        line = self.line
-        if self.slot >= 0 and line.world.state._stage[self.slot] == CHURNED:
-            return
-        handle_units, patience_units = self._exponential(), self._exponential()
-        again = DeskContact(
-            line,
+    def again(self, resolved: bool) -> DeskContact:
+        """The same caller contacting the desk again (a retrial or a repeat contact), with fresh handling time
+        and patience."""
+        handle_units, patience_units = self.exponential(), self.exponential()
+        desk = self.desk
+        return DeskContact(
+            desk,
+            self.channel,
             self.slot,
-            handle_units,
-            self.priority,
             self.kind,
+            self.priority,
             self.p_resolve,
             resolved,
-            patience_units * line.patience_days,
+            handle_units * desk.mean_handle_days,
+            patience_units * desk.mean_patience_days,
             self.attempt + 1,
             self.used,
+            self.rng,
+            self.draws,
+            self.column,
         )
-        line.env.timeout(delay).callbacks.append(again.arrive)
-
-    def _uniform(self) -> float:
-        """The chain's next uniform draw."""
-        u = self.line.returns.draw(self.slot, self.used, self.kind) if self.slot >= 0 else None
-        self.used += 1
-        return self.line.rng.random() if u is None else u
-
-    def _exponential(self) -> float:
-        return -float(np.log1p(-self._uniform()))
 
 
-def _month(world: World) -> int:
-    """The month the clock is in now (the last month for anything after the run's end)."""
-    return min(int(world.env.now // world.month_days), world.config.run.n_months - 1)
+def serve_desks(world: World) -> None:
+    """Run the desk events before the month's close (``DeskEvents.until``), in SimPy's order.
 
-
-def _count_return(world: World, slot: int, kind: int) -> None:
+    A contact arrives and takes a free server at once, or queues (priority, then arrival) and sets a timer
+    for its patience; a server that finishes takes the first caller still waiting. Events at one moment run
+    in the order they were scheduled, as SimPy runs them; the grants SimPy made through zero-delay events
+    are made at once, which changes no order (nothing else happens at that moment).
+    """
+    events = world.desk_events
+    heap = events.heap
+    end, end_order = events.until
+    times, orders, firsts, k = events.times, events.orders, events.firsts, events.next
+    n_firsts = len(times)
+    pop, push = heapq.heappop, heapq.heappush
     state, records = world.state, world.records
-    segment = int(state._segment[slot])
-    month = _month(world)
-    state._inbound_contacts[slot] += 1
-    state._contacts[slot] += 1
-    records.flow["inbound_contacts"][month, segment] += 1
-    records.flow["contacts"][month, segment] += 1
-    if kind == PROBLEM:
-        state._repeat_contacts[slot] += 1
-        records.flow["repeat_contacts"][month, segment] += 1
+    stage, n_open = state._stage, state._n_open
+    month_days, last = world.month_days, world.config.run.n_months - 1
+    service = world.config.service
+    p_repeat, repeat_days = service.p_repeat_unresolved, service.dur_repeat_days
+    order = events.order
+    outcomes = _Outcomes(world)
+    arrived: dict[tuple[int, int], int] = {}
+    abandoned: dict[tuple[int, int], int] = {}
+    while True:
+        # the next event: the earlier of the next first contact and the heap's first (by time, then order)
+        if heap and (k >= n_firsts or heap[0][0] < times[k] or (heap[0][0] == times[k] and heap[0][1] < orders[k])):
+            now, scheduled, action, contact = heap[0]
+            if now > end or (now == end and scheduled >= end_order):
+                break
+            pop(heap)
+        elif k < n_firsts:
+            now, scheduled, action, contact = times[k], orders[k], ARRIVE, firsts[k]
+            if now > end or (now == end and scheduled >= end_order):
+                break
+            k += 1
+        else:
+            break
+        month = min(int(now // month_days), last)
+        desk = contact.desk
+        slot = contact.slot
+        if action == ARRIVE:
+            if contact.attempt > 0 and slot >= 0:  # a return: only if there is still a caller with a reason
+                if stage[slot] == CHURNED or (contact.kind == PROBLEM and n_open[slot] == 0):
+                    continue
+                outcomes.returned(slot, contact.kind, month)
+            contact.arrived = now
+            key = (month, contact.channel)
+            arrived[key] = arrived.get(key, 0) + 1
+            if desk.busy < desk.n_servers and not desk.waiting:  # a free server takes the call at once
+                desk.busy += 1
+                contact.started = True
+                push(heap, (now + contact.handle, order, FINISH, contact))
+                order += 1
+            else:
+                push(desk.queue, (contact.priority, now, order, contact))
+                push(heap, (now + contact.patience, order + 1, GIVE_UP, contact))
+                order += 2
+                desk.waiting += 1
+            continue
+        if action == GIVE_UP:
+            if contact.started:  # being served already
+                continue
+            contact.started = True  # out of the queue (its entry is skipped when reached)
+            desk.waiting -= 1
+            key = (month, contact.channel)
+            abandoned[key] = abandoned.get(key, 0) + 1
+            if slot >= 0:
+                outcomes.abandoned(slot, now - contact.arrived, contact.kind, month)
+            if contact.uniform() < desk.p_retrial:
+                delay = contact.exponential() * desk.mean_retrial_days
+                if slot < 0 or stage[slot] != CHURNED:
+                    push(heap, (now + delay, order, ARRIVE, contact.again(contact.resolved)))
+                    order += 1
+            continue
+        # FINISH: the server is released, the outcome recorded, and the server takes the next caller
+        desk.busy -= 1
+        kind = contact.kind
+        if slot >= 0:
+            outcomes.outcome(slot, contact.channel, contact.waited, contact.resolved, kind, contact.attempt, month)
+        if kind == PROBLEM and not contact.resolved and contact.uniform() < p_repeat:
+            delay = contact.exponential() * repeat_days
+            resolved = contact.uniform() < contact.p_resolve
+            if slot < 0 or stage[slot] != CHURNED:
+                push(heap, (now + delay, order, ARRIVE, contact.again(resolved)))
+                order += 1
+        queue = desk.queue
+        while queue:
+            waiting = pop(queue)[3]
+            if not waiting.started:
+                desk.waiting -= 1
+                desk.busy += 1
+                waiting.started = True
+                waiting.waited = now - waiting.arrived
+                push(heap, (now + waiting.handle, order, FINISH, waiting))
+                order += 1
+                break
+    events.order, events.next = order, k
+    for (month, channel), count in arrived.items():  # whole counts: adding them up at once changes nothing
+        records.desk_arrivals[month, channel] += count
+    for (month, channel), count in abandoned.items():
+        records.desk_abandoned[month, channel] += count
+    outcomes.flush()
 
 
-def record_abandoned(world: World, slot: int, wait_days: float, kind: int, month: int) -> None:
-    """A simulated caller gave up waiting: the wait and the giving up cost satisfaction; a problem stays open."""
-    state, records = world.state, world.records
-    segment = int(state._segment[slot])
-    records.flow["abandoned_contacts"][month, segment] += 1
-    state._abandoned_contacts[slot] += 1
-    if state._stage[slot] == CHURNED:
-        return
-    behaviour = world.config.behaviour
-    state._shock[slot] += float(wait_penalty(behaviour, wait_days * 24.0)) + behaviour.d_satisfaction_abandoned
-    if kind == PROBLEM and state._n_open[slot] > 0:
-        _fail(world, slot)
+class _Outcomes:
+    """What simulated contacts do to their subscribers and to the records, for one batch of desk events.
 
+    State changes go straight to the subscriber arrays, one slot at a time and in the order of the events.
+    Record cells are kept in dictionaries and written back at the end of the batch (``flush``): counts are
+    added up, the sums of waits are carried on from the cell's value in the same order (the same floats).
+    """
 
-def record_outcome(
-    world: World, slot: int, desk_code: int, wait_days: float, resolved: bool, kind: int, attempt: int, month: int
-) -> None:
-    """A desk contact is done: record the wait; waiting and the outcome move satisfaction."""
-    state, records = world.state, world.records
-    segment = int(state._segment[slot])  # the raw arrays: this runs once per contact
-    records.wait_sum[month, segment, desk_code] += wait_days
-    records.wait_max[month, segment, desk_code] = max(records.wait_max[month, segment, desk_code], wait_days)
-    records.desk_contacts[month, segment, desk_code] += 1
-    if state._stage[slot] == CHURNED:  # the contact outlived the subscriber's stay
-        return
-    state._shock[slot] += float(wait_penalty(world.config.behaviour, wait_days * 24.0))
-    if kind != PROBLEM or state._n_open[slot] == 0:  # an answer, or a problem already gone by itself
-        return
-    if resolved:
-        _fix(world, slot)
-        if attempt == 0:
-            records.flow["resolved_first_contact"][month, segment] += 1
-    else:
-        _fail(world, slot)
+    def __init__(self, world: World) -> None:
+        state, behaviour = world.state, world.config.behaviour
+        self.records = world.records
+        self.segment, self.stage, self.n_open, self.shock = state._segment, state._stage, state._n_open, state._shock
+        self.failures = state._episode_failures
+        self.resolved_contacts, self.unresolved_contacts = state._resolved_contacts, state._unresolved_contacts
+        self.abandoned_contacts, self.inbound_contacts = state._abandoned_contacts, state._inbound_contacts
+        self.contacts, self.repeat_contacts = state._contacts, state._repeat_contacts
+        # behaviour.wait_penalty for one wait (the same floats): max(per hour · hours, floor)
+        self.per_wait_hour, self.wait_floor = behaviour.d_satisfaction_per_wait_hour, behaviour.d_satisfaction_wait_max
+        self.d_abandoned, self.d_resolved = behaviour.d_satisfaction_abandoned, behaviour.d_satisfaction_resolved
+        self.d_unresolved, self.rel_recovery = behaviour.d_satisfaction_unresolved, behaviour.rel_recovery_after_failure
+        self.counts: dict[tuple[str, int, int], int] = {}  # (flow, month, segment) -> contacts
+        self.desk_counts: dict[tuple[int, int, int], int] = {}  # (month, segment, desk) -> contacts
+        self.wait_sum: dict[tuple[int, int, int], float] = {}
+        self.wait_max: dict[tuple[int, int, int], float] = {}
 
+    def _count(self, flow: str, month: int, segment: int) -> None:
+        key = (flow, month, segment)
+        self.counts[key] = self.counts.get(key, 0) + 1
 
-def _fix(world: World, slot: int) -> None:
-    state, behaviour = world.state, world.config.behaviour
-    failures = int(state._episode_failures[slot])
-    state._n_open[slot] = 0
-    state._shock[slot] += behaviour.d_satisfaction_resolved * behaviour.rel_recovery_after_failure**failures
-    state._resolved_contacts[slot] += 1
+    def returned(self, slot: int, kind: int, month: int) -> None:
+        """A retrial or repeat contact arrives."""
+        segment = int(self.segment[slot])
+        self.inbound_contacts[slot] += 1
+        self.contacts[slot] += 1
+        self._count("inbound_contacts", month, segment)
+        self._count("contacts", month, segment)
+        if kind == PROBLEM:
+            self.repeat_contacts[slot] += 1
+            self._count("repeat_contacts", month, segment)
 
+    def abandoned(self, slot: int, wait_days: float, kind: int, month: int) -> None:
+        """A simulated caller gave up waiting: the wait and the giving up cost satisfaction; a problem stays
+        open."""
+        self._count("abandoned_contacts", month, int(self.segment[slot]))
+        self.abandoned_contacts[slot] += 1
+        if self.stage[slot] == CHURNED:
+            return
+        self.shock[slot] += max(self.per_wait_hour * (wait_days * 24.0), self.wait_floor) + self.d_abandoned
+        if kind == PROBLEM and self.n_open[slot] > 0:
+            self._fail(slot)
 
-def _fail(world: World, slot: int) -> None:
-    state = world.state
-    state._episode_failures[slot] += 1
-    state._shock[slot] += world.config.behaviour.d_satisfaction_unresolved * int(state._episode_failures[slot])
-    state._unresolved_contacts[slot] += 1
+    def outcome(self, slot: int, desk_code: int, wait_days: float, resolved: bool, kind: int, attempt: int, month: int):
+        """A desk contact is done: record the wait; waiting and the outcome move satisfaction."""
+        segment = int(self.segment[slot])
+        key = (month, segment, desk_code)
+        if key not in self.wait_sum:
+            self.wait_sum[key] = float(self.records.wait_sum[key])
+            self.wait_max[key] = float(self.records.wait_max[key])
+        self.wait_sum[key] += wait_days
+        self.wait_max[key] = max(self.wait_max[key], wait_days)
+        self.desk_counts[key] = self.desk_counts.get(key, 0) + 1
+        if self.stage[slot] == CHURNED:  # the contact outlived the subscriber's stay
+            return
+        self.shock[slot] += max(self.per_wait_hour * (wait_days * 24.0), self.wait_floor)
+        if kind != PROBLEM or self.n_open[slot] == 0:  # an answer, or a problem already gone by itself
+            return
+        if resolved:
+            failures = int(self.failures[slot])
+            self.n_open[slot] = 0
+            self.shock[slot] += self.d_resolved * self.rel_recovery**failures
+            self.resolved_contacts[slot] += 1
+            if attempt == 0:
+                self._count("resolved_first_contact", month, segment)
+        else:
+            self._fail(slot)
+
+    def _fail(self, slot: int) -> None:
+        self.failures[slot] += 1
+        self.shock[slot] += self.d_unresolved * int(self.failures[slot])
+        self.unresolved_contacts[slot] += 1
+
+    def flush(self) -> None:
+        """Write the batch's record cells back."""
+        records = self.records
+        for (flow, month, segment), count in self.counts.items():
+            records.flow[flow][month, segment] += count
+        for key, count in self.desk_counts.items():
+            records.desk_contacts[key] += count
+            records.wait_sum[key] = self.wait_sum[key]
+            records.wait_max[key] = self.wait_max[key]
 
 
 def close_contact(world: World, slots: np.ndarray, resolved: np.ndarray, month: int) -> None:

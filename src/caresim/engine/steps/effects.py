@@ -17,6 +17,7 @@ import numpy as np
 from caresim.engine.response import prompt_and_fit, receptivity
 
 if TYPE_CHECKING:
+    from caresim.engine.streams import SlotDraws
     from caresim.engine.world import World
 
 #: Which product effect feeds which transient boost array (programmes × subscribers).
@@ -34,8 +35,11 @@ def effect_multiplier(
 ) -> np.ndarray:
     """How strongly programme ``code`` acts on each of ``served``: fatigue × channel fit × moment × lateness."""
     product = world.programmes.product
+    received = world.state.received[code, served]
+    # fatigue ** received, from a table of the powers that occur (the same floats, one power per count)
+    fatigue = product.fatigue[code] ** np.arange(int(received.max(initial=0)) + 1, dtype=received.dtype)
     return (
-        product.fatigue[code] ** world.state.received[code, served]
+        fatigue[received]
         * np.where(preferred, world.config.behaviour.rel_effect_preferred_channel, 1.0)
         * product.rel_moment[code]
         * np.where(timely, 1.0, product.rel_effect_late[code])
@@ -48,8 +52,8 @@ def apply_effects(
     served: np.ndarray,
     multiplier: np.ndarray,
     month: int,
-    u_resolve: np.ndarray | None,
-    u_fix: np.ndarray | None,
+    u_resolve: np.ndarray | SlotDraws | None,
+    u_fix: np.ndarray | SlotDraws | None,
 ) -> None:
     """Add programme ``code``'s boosts to ``served``, resolve their open problems with its probability, and
     apply what the contact does to plan fit and comparison of offers.
