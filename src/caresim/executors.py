@@ -80,8 +80,7 @@ class _Workers(Pool):
         self._started: list[Future] = []
         self._changed = threading.Condition()
         self._closed = False
-        with _interrupts_held():  # what this thread starts (workers, on demand) is deaf to Ctrl-C too
-            threading.Thread(target=self._dispatch, name="caresim-when-idle", daemon=True).start()
+        threading.Thread(target=self._dispatch, name="caresim-when-idle", daemon=True).start()
 
     def _start(self, function: Callable[..., Any], args: tuple) -> Future:
         raise NotImplementedError
@@ -164,18 +163,20 @@ def _end_with_parent(parent: int) -> None:
 
 
 @contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) in this thread meanwhile; processes and threads started meanwhile inherit the
-    mask. A terminal sends Ctrl-C to the whole process group: the workers then never see it (nor print a
-    traceback of their own while starting); the parent gets it, stops them and ends in one line."""
-    if not hasattr(signal, "pthread_sigmask"):
+def _deaf_to_interrupts() -> Iterator[None]:
+    """Ignore Ctrl-C (SIGINT) meanwhile, in the main thread (where workers are first started). A process
+    started meanwhile inherits the ignored signal through exec, and Python then never turns it into a
+    KeyboardInterrupt: a terminal's Ctrl-C reaches the whole process group, but only the job acts on it (it
+    stops its workers and ends in one line), and no worker prints a traceback of its own, even while it is
+    still starting. A Ctrl-C within the few milliseconds of a start is lost; the next one is not."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        signal.signal(signal.SIGINT, previous)
 
 
 class LocalPool(_Workers):
@@ -188,16 +189,17 @@ class LocalPool(_Workers):
         from joblib.externals.loky import ProcessPoolExecutor
 
         env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-        self._executor = ProcessPoolExecutor(
-            max_workers=n_workers,
-            env={**env, WORKER_FLAG: "1"},
-            initializer=_end_with_parent,
-            initargs=(os.getpid(),),
-        )
+        with _deaf_to_interrupts():  # so is any helper process started with the pool
+            self._executor = ProcessPoolExecutor(
+                max_workers=n_workers,
+                env={**env, WORKER_FLAG: "1"},
+                initializer=_end_with_parent,
+                initargs=(os.getpid(),),
+            )
         super().__init__(n_workers)
 
     def _start(self, function: Callable[..., Any], args: tuple) -> Future:
-        with _interrupts_held():  # workers start here: they are born deaf to Ctrl-C
+        with _deaf_to_interrupts():  # workers start here (on the first task): they are born deaf to Ctrl-C
             return self._executor.submit(function, *args)
 
     def _stop(self, cancel: bool) -> None:
