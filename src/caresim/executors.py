@@ -162,21 +162,29 @@ def _end_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="caresim-parent-watch", daemon=True).start()
 
 
-@contextmanager
-def _deaf_to_interrupts() -> Iterator[None]:
-    """Ignore Ctrl-C (SIGINT) meanwhile, in the main thread (where workers are first started). A process
-    started meanwhile inherits the ignored signal through exec, and Python then never turns it into a
-    KeyboardInterrupt: a terminal's Ctrl-C reaches the whole process group, but only the job acts on it (it
-    stops its workers and ends in one line), and no worker prints a traceback of its own, even while it is
-    still starting. A Ctrl-C within the few milliseconds of a start is lost; the next one is not."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+def _start_workers_deaf() -> None:
+    """Have loky start this module's local workers with Ctrl-C (SIGINT) ignored. An ignored signal survives
+    exec, and Python then never turns it into a KeyboardInterrupt: a terminal's Ctrl-C reaches the whole
+    process group, but only the job acts on it (it stops its workers and ends in one line), and no worker
+    prints a traceback of its own, even while it is still starting. The job ignores SIGINT only for the
+    instant of the fork and exec, in its main thread, so a Ctrl-C is not lost while workers start."""
+    from joblib.externals.loky.backend import fork_exec as module
+
+    original = module.fork_exec
+    if getattr(original, "starts_deaf", False):
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+
+    def fork_exec(cmd: list, keep_fds: tuple, env: dict | None = None) -> int:
+        if not (env and env.get(WORKER_FLAG)) or threading.current_thread() is not threading.main_thread():
+            return original(cmd, keep_fds, env=env)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return original(cmd, keep_fds, env=env)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    fork_exec.starts_deaf = True  # type: ignore[attr-defined]
+    module.fork_exec = fork_exec
 
 
 class LocalPool(_Workers):
@@ -188,19 +196,18 @@ class LocalPool(_Workers):
     def __init__(self, n_workers: int) -> None:
         from joblib.externals.loky import ProcessPoolExecutor
 
+        _start_workers_deaf()
         env = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-        with _deaf_to_interrupts():  # so is any helper process started with the pool
-            self._executor = ProcessPoolExecutor(
-                max_workers=n_workers,
-                env={**env, WORKER_FLAG: "1"},
-                initializer=_end_with_parent,
-                initargs=(os.getpid(),),
-            )
+        self._executor = ProcessPoolExecutor(
+            max_workers=n_workers,
+            env={**env, WORKER_FLAG: "1"},
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
+        )
         super().__init__(n_workers)
 
     def _start(self, function: Callable[..., Any], args: tuple) -> Future:
-        with _deaf_to_interrupts():  # workers start here (on the first task): they are born deaf to Ctrl-C
-            return self._executor.submit(function, *args)
+        return self._executor.submit(function, *args)  # workers start on the first task, deaf to Ctrl-C
 
     def _stop(self, cancel: bool) -> None:
         self._executor.shutdown(wait=not cancel, kill_workers=cancel)
