@@ -168,9 +168,12 @@ def _start_workers_deaf() -> None:
     process group, but only the job acts on it (it stops its workers and ends in one line), and no worker
     prints a traceback of its own, even while it is still starting. The job ignores SIGINT only for the
     instant of the fork and exec, in its main thread, so a Ctrl-C is not lost while workers start."""
-    from joblib.externals.loky.backend import fork_exec as module
+    try:
+        from joblib.externals.loky.backend import fork_exec as module
 
-    original = module.fork_exec
+        original = module.fork_exec
+    except (ImportError, AttributeError):  # another loky: its workers then hear Ctrl-C (a tidiness, no more)
+        return
     if getattr(original, "starts_deaf", False):
         return
 
