@@ -82,6 +82,8 @@ def test_bad_executor_in_config_is_refused_in_one_line():
         tiny_plan_config(planner={"executor": "threads"})
     with pytest.raises(ConfigError, match=r"run\.executor"):
         caresim.load_config("baseline", ["run.executor=dask"])
+    with pytest.raises(ConfigError, match=r"planner\.verify\.executor"):  # the planner's, not the verification's
+        caresim.load_config("baseline", ["+planner.verify.executor=local"])
 
 
 def _free_port() -> int:

@@ -65,14 +65,6 @@ class Verify(_Strict):
 
     n_replications: Annotated[int, Field(ge=2, le=200)] = 3
     baselines: list[Baseline] = Field(default_factory=lambda: list(BASELINES))
-    executor: Literal["sequential", "local", "ray"] = Field(
-        "local",
-        description="where the pilot's and verification's simulations run: one after another, local worker "
-        "processes (joblib) or Ray tasks (run.ray_address); results are identical whichever",
-    )
-    n_workers: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="workers of a local executor (null: every core); Ray uses its own CPUs"
-    )
     scenarios: list[str] = Field(
         default_factory=list,
         description="scenarios to verify in (e.g. a plan made for one market checked in all); "
