@@ -77,7 +77,7 @@ class _Workers(Pool):
         self.n_workers = n_workers
         self._busy = 0
         self._waiting: deque[tuple[Future, Callable[..., Any], tuple]] = deque()
-        self._started: list[Future] = []
+        self._running: set[Future] = set()  # unfinished only: a finished task's result is its caller's
         self._changed = threading.Condition()
         self._closed = False
         threading.Thread(target=self._dispatch, name="caresim-when-idle", daemon=True).start()
@@ -92,7 +92,7 @@ class _Workers(Pool):
         with self._changed:
             self._busy += 1
         future = self._start(function, args)
-        self._started.append(future)
+        self._running.add(future)
         future.add_done_callback(self._one_less)
         return future
 
@@ -103,9 +103,10 @@ class _Workers(Pool):
             self._changed.notify()
         return proxy
 
-    def _one_less(self, _: Future | None = None) -> None:
+    def _one_less(self, done: Future | None = None) -> None:
         with self._changed:
             self._busy -= 1
+            self._running.discard(done)
             self._changed.notify()
 
     def _dispatch(self) -> None:
@@ -125,7 +126,8 @@ class _Workers(Pool):
                 proxy.set_exception(error)
                 self._one_less()
                 continue
-            self._started.append(inner)
+            with self._changed:
+                self._running.add(inner)
             inner.add_done_callback(lambda done, proxy=proxy: self._relay(done, proxy))
 
     def _relay(self, done: Future, proxy: Future) -> None:
@@ -135,7 +137,7 @@ class _Workers(Pool):
             proxy.set_exception(done.exception())
         else:
             proxy.set_result(done.result())
-        self._one_less()
+        self._one_less(done)
 
     def close(self, cancel: bool = False) -> None:
         with self._changed:
@@ -145,7 +147,9 @@ class _Workers(Pool):
         for proxy, _, _ in waiting:
             proxy.cancel()
         if cancel:  # an interrupted job: what was waiting never starts, and the workers stop now
-            for future in self._started:
+            with self._changed:
+                running = list(self._running)
+            for future in running:
                 future.cancel()
         self._stop(cancel)
 

@@ -138,6 +138,7 @@ def run_pilot(
     for sample, key, config, found, runs in samples:  # each measured as soon as its own runs are in
         if found is None:
             records = [run.result() for run in runs]
+            runs.clear()  # the records live on only in their measurement
             found = pool.submit(measure_replication, config, programmes, records[0], records[1:])
             when_done(found, lambda result, key=key: cache.put(key, result), with_result=True)
         measured.append((sample, found))
