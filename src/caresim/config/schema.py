@@ -215,6 +215,16 @@ class Desk(Strict):
     dur_retrial_minutes: Positive = Field(240.0, description="mean time before a caller who abandoned tries again")
 
 
+#: The longest mean patience (minutes) for which a desk's month is a stationary Erlang-A queue: an overloaded
+#: queue settles in about one mean patience, here at most a day, a thirtieth of the month.
+STATIONARY_PATIENCE_MINUTES = 1440.0
+
+
+def settles_within_a_month(service: Service) -> bool:
+    """Whether every desk's queue settles fast enough for its month to be a stationary Erlang-A queue."""
+    return all(desk.dur_patience_minutes <= STATIONARY_PATIENCE_MINUTES for desk in (service.hotline, service.store))
+
+
 class Service(Strict):
     """How subscribers report problems and how care channels resolve them."""
 
@@ -246,11 +256,27 @@ class Service(Strict):
     dur_repeat_days: Positive = Field(3.0, description="mean days before such a repeat contact")
     hotline: Desk = Desk(n_servers=2, dur_handle_minutes=9)
     store: Desk = Desk(n_servers=2, dur_handle_minutes=15)
+    desk_model: Literal["auto", "contacts", "erlang_a"] = Field(
+        "auto",
+        description="how desks queue: 'contacts' queues every real contact as events (each simulated contact "
+        "with scale - 1 shadows); 'erlang_a' serves each desk-month's real load as a stationary Erlang-A queue "
+        "(much faster at coarse scales; needs every desk's dur_patience_minutes <= 1440); 'auto': 'erlang_a' "
+        "above run.scale 1 when every desk's patience allows it, 'contacts' otherwise",
+    )
     n_max_care_contacts_per_month: Annotated[int, Field(ge=0)] | None = Field(
         None,
         description="contact policy: at most this many care contacts per subscriber in a month, served in the "
         "order of the month's key moments; further deliveries that month are withheld (null: no limit)",
     )
+
+    @model_validator(mode="after")
+    def _stationary_desks(self) -> Service:
+        if self.desk_model == "erlang_a" and not settles_within_a_month(self):
+            raise ValueError(
+                f"desk_model: 'erlang_a' needs every desk's dur_patience_minutes <= {STATIONARY_PATIENCE_MINUTES:g} "
+                "(a stationary queue must settle within days); use 'contacts' or 'auto'"
+            )
+        return self
 
     @field_validator("p_first_contact_resolution")
     @classmethod

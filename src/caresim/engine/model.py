@@ -51,7 +51,7 @@ from caresim.engine.record import RunRecord, record_of
 from caresim.engine.records import MonthlyRecords
 from caresim.engine.regions import RegionTable
 from caresim.engine.response import draw_at_joining
-from caresim.engine.service_desks import DeskEvents, ServiceDesk
+from caresim.engine.service_desks import DeskEvents, ServiceDesk, aggregate_desks
 from caresim.engine.steps.arrivals import admit_prospects
 from caresim.engine.steps.attitudes import decay_boosts, recur_problems, update_attitudes
 from caresim.engine.steps.churn import churn_and_renew, win_back
@@ -86,6 +86,7 @@ def build_world(config: CareConfig, policy: CarePolicy, env: simpy.Environment) 
     initial = sum(round(s.size * share / scale) for s in spec)
     arrivals = sum(s.rate_prospects_per_month for s in spec) * share / scale * n_months
     streams = Streams(config.run.seed, layout)
+    aggregate = aggregate_desks(config.service, scale)
     return World(
         config=config,
         policy=policy,
@@ -102,8 +103,8 @@ def build_world(config: CareConfig, policy: CarePolicy, env: simpy.Environment) 
         ties=SocialTies(config.population.ties),
         desks=[
             {
-                STORE: ServiceDesk.build(config.service.store, servers["store"]),
-                HOTLINE: ServiceDesk.build(config.service.hotline, servers["hotline"]),
+                STORE: ServiceDesk.build(config.service.store, servers["store"], aggregate),
+                HOTLINE: ServiceDesk.build(config.service.hotline, servers["hotline"], aggregate),
             }
             for servers in regions.servers
         ],

@@ -200,7 +200,9 @@ def desk_table(record: RunRecord) -> pd.DataFrame:
     """Per month and desk (hotline, store): real contacts arriving (queries, reports, repeats and retrials,
     shadows included), those who gave up waiting, the mean wait of those served, and the backlog at close.
 
-    Contacts still waiting when the run ends are in the last month's backlog, not in the waits.
+    Contacts still waiting when the run ends are in the last month's backlog, not in the waits. Aggregate desks
+    (``service.desk_model``) give the expected arrivals and abandonments of their month's stationary queue, and
+    its mean number in the system as the backlog.
     """
     records = record.monthly
     n_months = records.desk_arrivals.shape[0]

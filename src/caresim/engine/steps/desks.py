@@ -26,7 +26,7 @@ import numpy as np
 from caresim.engine.service_desks import FAST_TRACK, NORMAL, ServiceDesk
 from caresim.engine.steps.delivery import deliver
 from caresim.engine.streams import SlotDraws
-from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, TP
+from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, HOTLINE, TP
 
 if TYPE_CHECKING:
     from caresim.engine.world import World
@@ -88,6 +88,8 @@ def report_problems(world: World, month: int) -> None:
         mine = at_desk & (state.region == region) if len(world.regions) > 1 else at_desk
         reports = np.flatnonzero(report & mine)
         queries = np.flatnonzero(information & mine)
+        if world.desks[region][HOTLINE].aggregate:
+            _settle_desks(world, region, month, reports, queries, p_resolve)
         if len(reports) + len(queries) == 0:
             continue
         contacts = Contacts(
@@ -104,6 +106,23 @@ def report_problems(world: World, month: int) -> None:
         arrival.append(times)
         desk_contacts += new
     _schedule(world, np.concatenate(arrival), desk_contacts)
+
+
+def _settle_desks(
+    world: World, region: int, month: int, reports: np.ndarray, queries: np.ndarray, p_resolve: np.ndarray
+) -> None:
+    """Aggregate desks: the month's stationary queue at each of the region's desks, from its real first
+    contacts (``scale`` per simulated one); the real arrivals and abandonments it implies go to the records."""
+    channel, records, month_days = world.state.channel, world.records, world.month_days
+    p_repeat = world.config.service.p_repeat_unresolved
+    for code, desk in world.desks[region].items():
+        problems = reports[channel[reports] == code]
+        n_queries = np.count_nonzero(channel[queries] == code)
+        mean_resolve = float(p_resolve[problems].mean()) if len(problems) else 1.0
+        queue = desk.settle(len(problems) * world.scale, n_queries * world.scale, mean_resolve, p_repeat, month_days)
+        arrivals = queue.arrival_rate * month_days
+        records.desk_arrivals[month, code] += arrivals
+        records.desk_abandoned[month, code] += arrivals * queue.p_abandon
 
 
 @dataclass(frozen=True)
@@ -168,8 +187,11 @@ def _dispatch(
     desks = world.desks[region]
     state = world.state
     channel = state.channel[contacts.slots]
-    extra = world.scale - 1.0
-    n_shadow = np.floor(extra).astype(int) + (rng.random(len(contacts.slots)) < extra - np.floor(extra))
+    if desks[HOTLINE].aggregate:  # the real load is in the desks' stationary queues: no shadows
+        n_shadow = np.zeros(len(contacts.slots), dtype=int)
+    else:
+        extra = world.scale - 1.0
+        n_shadow = np.floor(extra).astype(int) + (rng.random(len(contacts.slots)) < extra - np.floor(extra))
     owner = np.repeat(np.arange(len(contacts.slots)), n_shadow)
     time = np.concatenate([contacts.time, rng.random(len(owner))]) * world.month_days
     handle = np.concatenate([-np.log1p(-contacts.handle), rng.exponential(1.0, len(owner))])
@@ -380,6 +402,16 @@ def serve_desks(world: World) -> None:
                     continue
                 outcomes.returned(slot, contact.kind, month)
             contact.arrived = now
+            if desk.aggregate:  # the wait of the state it finds; it gives up if its patience is shorter
+                u_state, u_wait = contact.uniform(), contact.uniform()
+                wait = desk.stationary.offered_wait(u_state, u_wait, contact.priority == FAST_TRACK)
+                if contact.patience < wait:
+                    push(heap, (now + contact.patience, order, GIVE_UP, contact))
+                else:
+                    contact.started, contact.waited = True, wait
+                    push(heap, (now + wait + contact.handle, order, FINISH, contact))
+                order += 1
+                continue
             key = (month, contact.channel)
             arrived[key] = arrived.get(key, 0) + 1
             if desk.busy < desk.n_servers and not desk.waiting:  # a free server takes the call at once
@@ -397,9 +429,10 @@ def serve_desks(world: World) -> None:
             if contact.started:  # being served already
                 continue
             contact.started = True  # out of the queue (its entry is skipped when reached)
-            desk.waiting -= 1
-            key = (month, contact.channel)
-            abandoned[key] = abandoned.get(key, 0) + 1
+            if not desk.aggregate:
+                desk.waiting -= 1
+                key = (month, contact.channel)
+                abandoned[key] = abandoned.get(key, 0) + 1
             if slot >= 0:
                 outcomes.abandoned(slot, now - contact.arrived, contact.kind, month)
             if contact.uniform() < desk.p_retrial:
@@ -409,7 +442,6 @@ def serve_desks(world: World) -> None:
                     order += 1
             continue
         # FINISH: the server is released, the outcome recorded, and the server takes the next caller
-        desk.busy -= 1
         kind = contact.kind
         if slot >= 0:
             outcomes.outcome(slot, contact.channel, contact.waited, contact.resolved, kind, contact.attempt, month)
@@ -419,6 +451,9 @@ def serve_desks(world: World) -> None:
             if slot < 0 or stage[slot] != CHURNED:
                 push(heap, (now + delay, order, ARRIVE, contact.again(resolved)))
                 order += 1
+        if desk.aggregate:
+            continue
+        desk.busy -= 1
         queue = desk.queue
         while queue:
             waiting = pop(queue)[3]
