@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ class PilotResult:
     # the gain of targeting by a rule over random coverage (``caresim.planning.targeting``)
     qini: pd.DataFrame = field(default_factory=pd.DataFrame)  # sample × programme: cross-fitted uplift's Qini
     training: dict[str, list] = field(default_factory=dict, repr=False)  # programme -> randomised arms per sample
-    derived: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # tables computed once from these
+    derived: dict[str, Any] = field(default_factory=dict, repr=False)  # tables and options computed once from these
 
 
 def pilot_config(config: CareConfig, seed: int) -> CareConfig:

@@ -119,7 +119,18 @@ def _curves(samples: np.ndarray, coverage: np.ndarray) -> tuple[tuple[float, ...
 
 
 def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[str, str]] = frozenset()) -> list[Option]:
-    """The options the pilot measured in every sample and level, minus ``excluded`` (segment, programme)."""
+    """The options the pilot measured in every sample and level, minus ``excluded`` (segment, programme).
+
+    Built once per pilot and config (each option depends only on its own pilot rows), then filtered: the
+    adjustment rounds and the frontier ask again with other exclusions and budgets."""
+    key = f"options:{config.model_dump_json()}"
+    if key not in pilot.derived:
+        pilot.derived[key] = _measured_options(pilot, config)
+    return [option for option in pilot.derived[key] if (option.segment, option.programme) not in excluded]
+
+
+def _measured_options(pilot: PilotResult, config: CareConfig) -> list[Option]:
+    """Every option the pilot measured in every sample and level, in the order of the pilot's responses."""
     responses = shrunk_responses(pilot, config)
     levels = sorted(responses["level"].unique())
     coverage = np.array([0.0, *levels])
@@ -127,8 +138,6 @@ def options(pilot: PilotResult, config: CareConfig, excluded: frozenset[tuple[st
     n_samples = len(responses[["scenario", "replication"]].drop_duplicates())
     built = []
     for (segment, programme), group in responses.groupby(["segment", "programme"], sort=False):
-        if (segment, programme) in excluded:
-            continue
         measured = group[["effect_value", "effect_retained", "effect_satisfaction_poor"]].notna().all(axis=None)
         if not measured or len(group) != n_samples * len(levels) or group["eligible"].min() <= 0:
             continue
