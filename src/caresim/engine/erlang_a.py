@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaincinv, logsumexp
+from scipy.special import gammaincinv
 
 #: Probability mass left out beyond the states kept (the law is cut where its tail is below this).
 TAIL = 1e-15
@@ -53,16 +53,8 @@ class StationaryDesk:
         if arrival_rate < 0 or service_rate <= 0 or abandon_rate <= 0 or n_servers < 1:
             raise ValueError("Erlang-A needs λ ≥ 0, μ > 0, θ > 0 and at least one server")
         n = int(n_servers)
-        k_max = _states_needed(arrival_rate, service_rate, abandon_rate, n)
-        k = np.arange(1, k_max + 1)
-        deaths = np.minimum(k, n) * service_rate + np.maximum(k - n, 0) * abandon_rate
-        if arrival_rate == 0:
-            p_state = np.zeros(k_max + 1)
-            p_state[0] = 1.0
-        else:
-            log_weight = np.concatenate([[0.0], np.cumsum(math.log(arrival_rate) - np.log(deaths))])
-            p_state = np.exp(log_weight - logsumexp(log_weight))
-        ahead = 1.0 / (n * service_rate + np.arange(max(k_max - n, 0) + 1) * abandon_rate)
+        p_state = _stationary_law(arrival_rate, service_rate, abandon_rate, n)
+        ahead = 1.0 / (n * service_rate + np.arange(max(len(p_state) - 1 - n, 0) + 1) * abandon_rate)
         return cls(
             arrival_rate=float(arrival_rate),
             service_rate=float(service_rate),
@@ -118,20 +110,23 @@ class StationaryDesk:
         return float(gammaincinv(shape, u_wait)) * variance / mean
 
 
-def _states_needed(arrival_rate: float, service_rate: float, abandon_rate: float, n: int) -> int:
-    """The last state ``K`` kept: past the servers, far enough into the queue that the law's tail is below
-    ``TAIL``. Beyond the servers an overloaded queue settles near ``(λ - nμ) / θ`` waiting callers; the cut
-    starts beyond that and doubles until the last state carries (almost) nothing."""
+def _stationary_law(arrival_rate: float, service_rate: float, abandon_rate: float, n: int) -> np.ndarray:
+    """``π_k`` for ``k = 0 … K``, cut where the law's tail is below ``TAIL``. Beyond the servers an overloaded
+    queue settles near ``(λ - nμ) / θ`` waiting callers; the cut starts beyond that and doubles until the last
+    state kept carries (almost) nothing."""
     if arrival_rate == 0:
-        return n
+        return np.eye(1, n + 1).ravel()
     overload = max(arrival_rate - n * service_rate, 0.0) / abandon_rate
     k_max = n + 64 + math.ceil(3 * min(overload, 2.0**20))
     while True:
         k = np.arange(1, k_max + 1)
         deaths = np.minimum(k, n) * service_rate + np.maximum(k - n, 0) * abandon_rate
-        log_weight = np.concatenate([[0.0], np.cumsum(math.log(arrival_rate) - np.log(deaths))])
-        if log_weight[-1] - logsumexp(log_weight) < math.log(TAIL) or k_max > MAX_STATES:
-            return k_max
+        log_weight = np.zeros(k_max + 1)
+        np.cumsum(math.log(arrival_rate) - np.log(deaths), out=log_weight[1:])
+        weight = np.exp(log_weight - log_weight.max())
+        total = weight.sum()
+        if weight[-1] < TAIL * total or k_max > MAX_STATES:
+            return weight / total
         k_max *= 2
 
 
@@ -155,22 +150,28 @@ def settle_load(
 
     In the steady state each arrival brings another with chance ``r`` (``P(abandon) · p_retrial``, plus
     ``(1 - P(abandon)) (1 - p_resolve) p_repeat`` for a problem), so the load is ``fresh / (1 - r)``; and
-    ``P(abandon)`` depends on the load: the fixed point is found by iteration (the map is monotone in the
-    load and its steps shrink fast; the last two iterates are averaged if it has not settled).
+    ``P(abandon)`` depends on the load. The fixed point ``λ = load(λ)`` is found by the secant method from
+    ``λ = fresh`` (``load`` is monotone and flat next to 1 in slope), with plain iteration as the fallback.
     """
-    arrival_rate = fresh_problems + fresh_queries
-    desk = StationaryDesk.solve(arrival_rate, service_rate, abandon_rate, n_servers)
-    previous = arrival_rate
-    for _ in range(200):
-        p_abandon = desk.p_abandon
-        back_query = min(p_abandon * p_retrial, MAX_RETURN)
-        back_problem = min(back_query + (1 - p_abandon) * (1 - p_resolve) * p_repeat, MAX_RETURN)
-        load = fresh_problems / (1 - back_problem) + fresh_queries / (1 - back_query)
-        if abs(load - arrival_rate) <= 1e-10 * max(load, 1.0):
-            return StationaryDesk.solve(load, service_rate, abandon_rate, n_servers)
-        previous, arrival_rate = arrival_rate, load
+
+    def load(arrival_rate: float) -> tuple[float, StationaryDesk]:
         desk = StationaryDesk.solve(arrival_rate, service_rate, abandon_rate, n_servers)
-    return StationaryDesk.solve(0.5 * (previous + arrival_rate), service_rate, abandon_rate, n_servers)
+        back_query = min(desk.p_abandon * p_retrial, MAX_RETURN)
+        back_problem = min(back_query + (1 - desk.p_abandon) * (1 - p_resolve) * p_repeat, MAX_RETURN)
+        return fresh_problems / (1 - back_problem) + fresh_queries / (1 - back_query), desk
+
+    fresh = fresh_problems + fresh_queries
+    x0 = fresh
+    y0, desk = load(x0)
+    x1 = y0
+    for _ in range(100):
+        if abs(y0 - x0) <= 1e-10 * max(x0, 1.0):
+            return desk
+        y1, desk = load(x1)
+        gap0, gap1 = y0 - x0, y1 - x1
+        step = x1 - gap1 * (x1 - x0) / (gap1 - gap0) if gap1 != gap0 else y1
+        x0, y0, x1 = x1, y1, max(step if math.isfinite(step) else y1, fresh)
+    return desk
 
 
 #: A cap on the chance that an arrival brings another (so the load stays finite when every caller retries).

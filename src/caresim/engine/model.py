@@ -60,6 +60,7 @@ from caresim.engine.steps.desks import report_problems
 from caresim.engine.steps.effects import BOOST_EFFECTS
 from caresim.engine.steps.usage import usage_events
 from caresim.engine.streams import SlotLayout, Streams
+from caresim.engine.targeting import score_pending
 from caresim.engine.ties import SocialTies
 from caresim.engine.world import World
 from caresim.lifecycle import ACTIVE_STAGES, GRADES, HOTLINE, RETENTION, STORE, grade_of
@@ -162,6 +163,7 @@ class CareModel(mesa.Model):
                     slots = world.add_subscribers(code, segment, count, rng, 0, True, r)
                     draw_at_joining(world, slots, code, segment, r, 0)
                     world.state.stage[slots] = ACTIVE_STAGES[1]
+        score_pending(world)
         spec = self.config.population.ties
         for r in range(len(regions)):  # ties stay inside a region
             everyone = np.flatnonzero(world.state.region == r)

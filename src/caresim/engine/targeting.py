@@ -43,8 +43,9 @@ def score_new_subscribers(world: World, slots: slice, code: int, region: int) ->
             scores = state.risk_score[slots]
         elif rule == VALUE:
             scores = state.attributes_at_joining[VALUE_ROW, slots]
-        elif rule == UPLIFT:
-            scores = _predicted_uplift(world, p, slots)
+        elif rule == UPLIFT:  # predicted with the other newcomers of the month (``score_pending``)
+            world.pending_uplift.append((p, slots))
+            scores = np.zeros(slots.stop - slots.start)
         else:  # pragma: no cover - the policy validates its rules
             raise ValueError(f"unknown targeting rule {TARGETS[rule]}")
         state.target_score[p, slots] = scores
@@ -53,7 +54,16 @@ def score_new_subscribers(world: World, slots: slice, code: int, region: int) ->
         state.target_tie[p, slots] = stream.random(slots.stop - slots.start)
 
 
-def _predicted_uplift(world: World, p: int, slots: slice) -> np.ndarray:
+def score_pending(world: World) -> None:
+    """Predict the uplift scores of the newcomers waiting for them, one prediction per programme: a model's
+    prediction of a subscriber does not depend on who else is in the batch, and each call has a fixed cost."""
+    pending, world.pending_uplift = world.pending_uplift, []
+    for p in sorted({p for p, _ in pending}):
+        slots = np.concatenate([np.arange(s.start, s.stop) for q, s in pending if q == p])
+        world.state.target_score[p, slots] = _predicted_uplift(world, p, slots)
+
+
+def _predicted_uplift(world: World, p: int, slots: np.ndarray) -> np.ndarray:
     """Predicted uplift of programme ``p`` for ``slots``, checked to be one finite number per subscriber."""
     name = world.programmes.names[p]
     features = features_at_joining(world, slots)

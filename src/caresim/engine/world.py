@@ -48,6 +48,7 @@ class World:
     boost_rows: dict[str, np.ndarray]  # boost field -> programmes that ever change it
     reference: Reference  # a sample of the configured base: standardises baseline risk
     conditions: MonthConditions | None = field(default=None)
+    pending_uplift: list[tuple[int, slice]] = field(default_factory=list)  # (programme, newcomers) to score
 
     def add_subscribers(
         self, code: int, segment: Segment, count: int, rng: np.random.Generator, month: int, initial: bool, region: int

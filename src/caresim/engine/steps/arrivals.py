@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from caresim.engine.response import draw_at_joining
+from caresim.engine.targeting import score_pending
 from caresim.lifecycle import ACTIVATION, LOST, PRESALE, TP, USAGE
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def admit_prospects(world: World, month: int) -> None:
     for code, (name, segment) in enumerate(world.config.population.segments.items()):
         for r, share in enumerate(regions.shares):
             _admit(world, month, code, name, segment, r, float(share), buyers_all, problems_all)
+    score_pending(world)
     if buyers_all:  # one batch for the whole month: agents, ties and activation at once
         activate(world, np.concatenate(buyers_all), month, np.concatenate(problems_all), new=True)
 
