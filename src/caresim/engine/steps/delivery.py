@@ -121,7 +121,7 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
             still |= recent & _eligible(world, code, waiting)
         state.pending[code, waiting[~still]] = False
         waiting = waiting[still]
-    queue = np.union1d(due, waiting) if len(waiting) else due
+    queue = _union_sorted(due, waiting) if len(waiting) else due
     limit = world.config.service.n_max_care_contacts_per_month
     if limit is not None and len(queue):  # the contact policy: withheld, not queued for later (backlog dropped too)
         so_far = np.where(state.care_month[queue] == month, state.care_this_month[queue], 0)
@@ -164,6 +164,15 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     records.flow["contacts"][month] += reached
     records.flow["care_contacts"][month] += reached
     return served, multiplier
+
+
+def _union_sorted(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``np.union1d`` of two sorted arrays of distinct slots: merged (a stable sort of two runs) and deduplicated."""
+    merged = np.concatenate([first, second])
+    merged.sort(kind="stable")
+    keep = np.ones(len(merged), dtype=bool)
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
 
 
 def _annoy_over_contacted(world: World, served: np.ndarray, month: int) -> None:
