@@ -180,7 +180,7 @@ class CareModel(mesa.Model):
     def _open_month(self, month: int) -> None:
         world = self.world
         state = world.state
-        world.records.stock["active_start"][month] = world.records.count(state.active, state.segment)
+        world.records.stock["active_start"][month] = world.records.count(state.active, world.layout)
         world.conditions = conditions(self.config.market, world.segments.names, month)
         state.carried_problem_month[state.active & (state.n_open > 0)] = month  # open since an earlier month
         admit_prospects(world, month)
@@ -215,9 +215,9 @@ class CareModel(mesa.Model):
         state, records = world.state, world.records
         active = state.active
         segment = state.segment
-        records.stock["active"][month] = records.count(active, segment)
-        records.stock["in_retention"][month] = records.count(state.stage == RETENTION, segment)
-        records.stock["in_contract"][month] = records.count(active & state.in_contract, segment)
+        records.stock["active"][month] = records.count(active, world.layout)
+        records.stock["in_retention"][month] = records.count(state.stage == RETENTION, world.layout)
+        records.stock["in_contract"][month] = records.count(active & state.in_contract, world.layout)
         for desks in world.desks:
             for desk_code, desk in desks.items():
                 records.desk_backlog[month, desk_code] += desk.backlog

@@ -23,7 +23,7 @@ def recur_problems(world: World, month: int) -> None:
     state, records = world.state, world.records
     behaviour = world.config.behaviour
     n = state.n
-    segment = state.segment
+    layout = world.layout  # counts over every slot go block by block
     active = state.active
     gone = (
         active & (state.n_open > 0) & (world.streams.uniform("self_resolve", n) < world.config.service.p_self_resolve)
@@ -31,13 +31,13 @@ def recur_problems(world: World, month: int) -> None:
     state.n_open[gone] = 0
     recurs = active & (state.n_open > 0) & (state.carried_problem_month == month)
     state.shock[recurs] += behaviour.d_satisfaction_recur
-    records.add_touchpoint(month, TP["problem_recurs"], recurs, segment)
-    records.add_flow(month, "recurring", recurs, segment)
+    records.add_touchpoint(month, TP["problem_recurs"], recurs, layout)
+    records.add_flow(month, "recurring", recurs, layout)
     into_retention = recurs & (state.stage == USAGE)
-    records.add_stage_flow(month, USAGE, RETENTION, into_retention, segment)
+    records.add_stage_flow(month, USAGE, RETENTION, into_retention, layout)
     state.stage[into_retention] = RETENTION
     recovered = (state.stage == RETENTION) & (state.n_open == 0)
-    records.add_stage_flow(month, RETENTION, USAGE, recovered, segment)
+    records.add_stage_flow(month, RETENTION, USAGE, recovered, layout)
     state.stage[recovered] = USAGE
 
 
