@@ -120,8 +120,8 @@ class Streams:
 
     def uniform_draws(self, name: str, n: int) -> SlotDraws | np.ndarray:
         """The draws of ``uniform(name, n)``, to be read at the slots needed (``draws[slots]``): the same
-        values, without placing all of them slot by slot when the layout's blocks are short."""
-        if self.layout is None or self.layout.in_blocks:
+        values, without placing all of them slot by slot."""
+        if self.layout is None:
             return self.uniform(name, n)
         self._check(name, n)
         values = np.empty(n)
