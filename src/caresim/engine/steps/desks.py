@@ -288,10 +288,21 @@ class DeskContact:
         draws: tuple[np.ndarray, np.ndarray, int] | None = None,
         column: int = 0,
     ) -> None:
-        self.desk, self.channel, self.slot, self.kind, self.priority = desk, channel, slot, kind, priority
-        self.p_resolve, self.resolved, self.handle, self.patience = p_resolve, resolved, handle, patience  # days
-        self.attempt, self.used = attempt, used  # draws of the chain used so far
-        self.rng, self.draws, self.column = rng, draws, column
+        # one assignment a line: unpacking a tuple of five would build it first (this runs once per contact)
+        self.desk = desk
+        self.channel = channel
+        self.slot = slot
+        self.kind = kind
+        self.priority = priority
+        self.p_resolve = p_resolve
+        self.resolved = resolved
+        self.handle = handle  # days
+        self.patience = patience  # days
+        self.attempt = attempt
+        self.used = used  # draws of the chain used so far
+        self.rng = rng
+        self.draws = draws
+        self.column = column
         self.started = False
         self.arrived = self.waited = 0.0
 
