@@ -10,7 +10,6 @@ or arrivals, leaves every other segment's draws untouched.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
 
 import numpy as np
 
@@ -116,7 +115,7 @@ class Streams:
 
     def uniform(self, name: str, n: int) -> np.ndarray:
         """One uniform draw on [0, 1) for each of the ``n`` slots, from stream ``name`` (per segment)."""
-        return self._per_slot(name, n, lambda generator, out: generator.random(out=out))
+        return self._per_slot(name, n, "random")
 
     def uniform_draws(self, name: str, n: int) -> SlotDraws | np.ndarray:
         """The draws of ``uniform(name, n)``, to be read at the slots needed (``draws[slots]``): the same
@@ -133,24 +132,24 @@ class Streams:
 
     def normal(self, name: str, n: int) -> np.ndarray:
         """One standard normal draw for each of the ``n`` slots, from stream ``name`` (per segment)."""
-        return self._per_slot(name, n, lambda generator, out: generator.standard_normal(out=out))
+        return self._per_slot(name, n, "standard_normal")
 
-    def _per_slot(self, name: str, n: int, draw: Callable[[np.random.Generator, np.ndarray], object]) -> np.ndarray:
-        """``n`` draws made by ``draw`` into an array, each group's from its sub-stream, slot after slot."""
+    def _per_slot(self, name: str, n: int, method: str) -> np.ndarray:
+        """``n`` draws of the generators' ``method`` (filling ``out``), each group's from its sub-stream."""
         values = np.empty(n)
         if self.layout is None:
-            draw(self[name], values)
+            getattr(self[name], method)(out=values)
             return values
         self._check(name, n)
         if self.layout.in_blocks:  # each block of slots is a slice: draw straight into it
             for segment, blocks in self.layout.blocks():
-                generator = self[f"{name}/{segment}"]
+                draw = getattr(self[f"{name}/{segment}"], method)
                 for start, end in blocks:
-                    draw(generator, values[start:end])
+                    draw(out=values[start:end])
         else:
             for segment, slots in self.layout.groups():
                 drawn = np.empty(len(slots))
-                draw(self[f"{name}/{segment}"], drawn)
+                getattr(self[f"{name}/{segment}"], method)(out=drawn)
                 values[slots] = drawn
         return values
 
