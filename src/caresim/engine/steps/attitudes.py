@@ -48,17 +48,18 @@ def update_attitudes(world: World, month: int) -> None:
     active = state.active
     noise = behaviour.sd_satisfaction_noise * world.streams.normal("satisfaction_noise", state.n)
     resting = world.segments.satisfaction_mean[state.segment]
+    # only active subscribers move: each new value is copied (or added) where active, in one pass
     core = revert_satisfaction(state.sat_core, resting, behaviour.rate_satisfaction_reversion, state.shock, noise)
-    state.sat_core[active] = core[active]
+    np.copyto(state.sat_core, core, where=active)
     satisfaction = effective_score(state.sat_core, care_sum(state.sat_boost, world.boost_rows["sat_boost"]))
-    state.satisfaction[active] = satisfaction[active]
+    np.copyto(state.satisfaction, satisfaction, where=active)
     loyalty_core = follow_loyalty(state.loy_core, state.satisfaction, behaviour.rate_loyalty_follow)
-    state.loy_core[active] = loyalty_core[active]
+    np.copyto(state.loy_core, loyalty_core, where=active)
     loyalty = effective_score(state.loy_core, care_sum(state.loy_boost, world.boost_rows["loy_boost"]))
-    state.loyalty[active] = loyalty[active]
+    np.copyto(state.loyalty, loyalty, where=active)
     state.shock = 0.0
-    state.tenure[active] += 1
-    state.revenue_total[active] += state.revenue[active]
+    np.add(state.tenure, 1, out=state.tenure, where=active)
+    np.add(state.revenue_total, state.revenue, out=state.revenue_total, where=active)
     world.records.stock["revenue"][month] += world.records.count(active, state.segment, state.revenue)
 
 
