@@ -104,6 +104,7 @@ class Streams:
         self.seed = int(seed)
         self.layout = layout
         self._generators: dict[str, np.random.Generator] = {}
+        self._buffers: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.random.Generator:
         generator = self._generators.get(name)
@@ -117,18 +118,28 @@ class Streams:
         """One uniform draw on [0, 1) for each of the ``n`` slots, from stream ``name`` (per segment)."""
         return self._per_slot(name, n, "random")
 
-    def uniform_draws(self, name: str, n: int) -> SlotDraws | np.ndarray:
+    def uniform_draws(self, name: str, n: int, out: np.ndarray | None = None) -> SlotDraws | np.ndarray:
         """The draws of ``uniform(name, n)``, to be read at the slots needed (``draws[slots]``): the same
-        values, without placing all of them slot by slot."""
+        values, without placing all of them slot by slot. They are made in ``out`` if given (``n`` floats)."""
+        values = np.empty(n) if out is None else out
         if self.layout is None:
-            return self.uniform(name, n)
+            self[name].random(out=values)
+            return values
         self._check(name, n)
-        values = np.empty(n)
         start = 0
         for segment, slots in self.layout.groups():
             self[f"{name}/{segment}"].random(out=values[start : start + len(slots)])
             start += len(slots)
         return SlotDraws(values, self.layout.positions())
+
+    def buffer(self, key: str, rows: int, n: int) -> np.ndarray:
+        """A work array of ``rows`` × ``n`` floats kept for ``key`` from one call to the next (with room for
+        more slots), for draws that are read before the next call: it saves the memory system a fresh
+        array of draws each month. Its values are overwritten by whoever asks for ``key`` next."""
+        kept = self._buffers.get(key)
+        if kept is None or kept.shape[0] != rows or kept.shape[1] < n:
+            kept = self._buffers[key] = np.empty((rows, n + n // 4))
+        return kept[:, :n]
 
     def normal(self, name: str, n: int) -> np.ndarray:
         """One standard normal draw for each of the ``n`` slots, from stream ``name`` (per segment)."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from caresim.engine.service_desks import FAST_TRACK, NORMAL, ServiceDesk
 from caresim.engine.steps.delivery import deliver
-from caresim.engine.streams import SlotDraws
+from caresim.engine.streams import SlotDraws, Streams
 from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, TP
 
 if TYPE_CHECKING:
@@ -134,11 +134,14 @@ class ReturnDraws:
     N_DRAWS = 8
     N_INFORMATION_DRAWS = 4
 
-    def __init__(self, streams, n: int) -> None:
+    def __init__(self, streams: Streams, n: int) -> None:
+        # the month's draws are read while its contacts are dispatched: one buffer serves every month
+        rows = iter(streams.buffer("desk_returns", self.N_DRAWS + self.N_INFORMATION_DRAWS, n))
         self.columns = {
-            PROBLEM: [streams.uniform_draws(f"desk_returns/{j}", n) for j in range(self.N_DRAWS)],
+            PROBLEM: [streams.uniform_draws(f"desk_returns/{j}", n, next(rows)) for j in range(self.N_DRAWS)],
             INFORMATION: [
-                streams.uniform_draws(f"desk_returns/information/{j}", n) for j in range(self.N_INFORMATION_DRAWS)
+                streams.uniform_draws(f"desk_returns/information/{j}", n, next(rows))
+                for j in range(self.N_INFORMATION_DRAWS)
             ],
         }
 
