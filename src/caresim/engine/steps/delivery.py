@@ -88,12 +88,16 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     name = world.programmes.names[code]
     n = state.n
 
-    # Draws are made whatever the policy, so that every policy sees the same numbers.
-    u_delay = streams.uniform_draws(f"care_delay/{name}", n) if delivery.dur_delivery_days[code] > 0 else None
-    u_resolve = streams.uniform_draws(f"care_resolve/{name}", n) if product.p_resolve_problem[code].any() else None
-    u_fix = streams.uniform_draws(f"care_fit/{name}", n) if world.programmes.response.p_fix_fit[code] > 0 else None
+    # Draws are made whatever the policy, so that every policy sees the same numbers; they are read before
+    # the next delivery, so one buffer serves every delivery.
+    rows = streams.buffer("care_draws", 4, n)
+    delay, resolve = delivery.dur_delivery_days[code] > 0, product.p_resolve_problem[code].any()
+    u_delay = streams.uniform_draws(f"care_delay/{name}", n, rows[0]) if delay else None
+    u_resolve = streams.uniform_draws(f"care_resolve/{name}", n, rows[1]) if resolve else None
+    fix = world.programmes.response.p_fix_fit[code] > 0
+    u_fix = streams.uniform_draws(f"care_fit/{name}", n, rows[2]) if fix else None
     capacity = delivery.capacity_per_month[code]
-    u_order = streams.uniform_draws(f"care_capacity/{name}", n) if np.isfinite(capacity) else None
+    u_order = streams.uniform_draws(f"care_capacity/{name}", n, rows[3]) if np.isfinite(capacity) else None
 
     candidates = candidates[_eligible(world, code, candidates)]
     segment = state.segment[candidates]
