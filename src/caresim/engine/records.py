@@ -79,7 +79,9 @@ class MonthlyRecords:
             return segment.count(values).reshape(-1, self.n_segments).sum(axis=0)
         if weights is None:
             return np.bincount(segment[values], minlength=self.n_segments).astype(float)
-        return np.bincount(segment[values], weights=weights[values], minlength=self.n_segments)
+        # slots not selected weigh +0.0, which leaves a sum (never -0.0) as it is: the same floats, in the same
+        # order, without picking the selected slots out of both arrays first
+        return np.bincount(segment, weights=np.where(values, weights, 0.0), minlength=self.n_segments)
 
     def add_flow(self, month: int, name: str, mask: np.ndarray, segment: np.ndarray | SlotLayout) -> None:
         self.flow[name][month] += self.count(mask, segment)
