@@ -224,7 +224,8 @@ class CareModel(mesa.Model):
         records.stock["satisfaction_sum"][month] = records.count(active, segment, state.satisfaction)
         records.stock["loyalty_sum"][month] = records.count(active, segment, state.loyalty)
         n_grades = len(GRADES)
+        first_cell = segment[active] * n_grades  # each active subscriber's segment row of grade cells
         for target, score in ((records.sat_grades, state.satisfaction), (records.loy_grades, state.loyalty)):
             grade = grade_of(score[active], **world.grade_thresholds)
-            counts = np.bincount(segment[active] * n_grades + grade, minlength=records.n_segments * n_grades)
+            counts = np.bincount(first_cell + grade, minlength=records.n_segments * n_grades)
             target[month] = counts.reshape(records.n_segments, n_grades)
