@@ -25,10 +25,11 @@ import numpy as np
 
 from caresim.engine.service_desks import FAST_TRACK, NORMAL, ServiceDesk
 from caresim.engine.steps.delivery import deliver
-from caresim.engine.streams import SlotDraws, Streams
+from caresim.engine.streams import SlotDraws
 from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, TP
 
 if TYPE_CHECKING:
+    from caresim.engine.streams import Streams
     from caresim.engine.world import World
 
 PROBLEM, INFORMATION = 0, 1  # kinds of inbound contact
