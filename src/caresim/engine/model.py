@@ -183,7 +183,7 @@ class CareModel(mesa.Model):
     def _open_month(self, month: int) -> None:
         world = self.world
         state = world.state
-        world.records.stock["active_start"][month] = world.records.count(state.active, state.segment)
+        world.records.stock["active_start"][month] = world.records.count(state.active, world.layout)
         world.conditions = conditions(self.config.market, world.segments.names, month)
         state.carried_problem_month[state.active & (state.n_open > 0)] = month  # open since an earlier month
         admit_prospects(world, month)
@@ -218,16 +218,17 @@ class CareModel(mesa.Model):
         state, records = world.state, world.records
         active = state.active
         segment = state.segment
-        records.stock["active"][month] = records.count(active, segment)
-        records.stock["in_retention"][month] = records.count(state.stage == RETENTION, segment)
-        records.stock["in_contract"][month] = records.count(active & state.in_contract, segment)
+        records.stock["active"][month] = records.count(active, world.layout)
+        records.stock["in_retention"][month] = records.count(state.stage == RETENTION, world.layout)
+        records.stock["in_contract"][month] = records.count(active & state.in_contract, world.layout)
         for desks in world.desks:
             for desk_code, desk in desks.items():
                 records.desk_backlog[month, desk_code] += desk.backlog
         records.stock["satisfaction_sum"][month] = records.count(active, segment, state.satisfaction)
         records.stock["loyalty_sum"][month] = records.count(active, segment, state.loyalty)
         n_grades = len(GRADES)
+        first_cell = segment[active] * n_grades  # each active subscriber's segment row of grade cells
         for target, score in ((records.sat_grades, state.satisfaction), (records.loy_grades, state.loyalty)):
             grade = grade_of(score[active], **world.grade_thresholds)
-            counts = np.bincount(segment[active] * n_grades + grade, minlength=records.n_segments * n_grades)
+            counts = np.bincount(first_cell + grade, minlength=records.n_segments * n_grades)
             target[month] = counts.reshape(records.n_segments, n_grades)

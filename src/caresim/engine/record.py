@@ -126,13 +126,14 @@ def record_of(world: World) -> RunRecord:
         for f in fields(SubscriberOutcomes)
         if f.name != "attributes_at_joining"
     }
-    columns["attributes_at_joining"] = np.ascontiguousarray(state.attributes_at_joining[:, ever].T)
+    # np.take makes arrays of their own, laid out row by row (indexing a second axis makes a view of a copy)
+    columns["attributes_at_joining"] = np.take(state.attributes_at_joining.T, ever, axis=0)
     subscribers = SubscriberOutcomes(**{name: _frozen(values) for name, values in columns.items()})
     care = CareFlags(
-        eligible=_frozen(state.ever_eligible[:, ever]),
-        assigned=_frozen(state.ever_assigned[:, ever]),
-        control=_frozen(state.ever_control[:, ever]),
-        received=_frozen(state.received[:, ever]),
+        eligible=_frozen(np.take(state.ever_eligible, ever, axis=1)),
+        assigned=_frozen(np.take(state.ever_assigned, ever, axis=1)),
+        control=_frozen(np.take(state.ever_control, ever, axis=1)),
+        received=_frozen(np.take(state.received, ever, axis=1)),
     )
     return RunRecord(
         config=world.config,

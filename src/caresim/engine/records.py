@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from caresim.engine.streams import SlotLayout
 from caresim.lifecycle import DESKS, GRADES, STAGES, TOUCHPOINT_NAMES
 
 #: Monthly flow counters per segment.
@@ -64,19 +65,33 @@ class MonthlyRecords:
         self.touchpoints = np.zeros((*shape, len(TOUCHPOINT_NAMES)))
         self.stage_flows = np.zeros((*shape, len(STAGES), len(STAGES)))
 
-    def count(self, values: np.ndarray, segment: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Per-segment sum of ``weights`` (or count) over the slots selected by boolean ``values``."""
+    def count(
+        self, values: np.ndarray, segment: np.ndarray | SlotLayout, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Per-segment sum of ``weights`` (or count) over the slots selected by boolean ``values``.
+
+        ``segment`` is each slot's segment, or (for a count over every slot) the layout of the slots by
+        segment and region, which counts them block by block.
+        """
+        if isinstance(segment, SlotLayout):
+            if weights is not None:
+                raise TypeError("records.count: weights need each slot's segment, not the layout")
+            return segment.count(values).reshape(-1, self.n_segments).sum(axis=0)
         if weights is None:
             return np.bincount(segment[values], minlength=self.n_segments).astype(float)
-        return np.bincount(segment[values], weights=weights[values], minlength=self.n_segments)
+        # slots not selected weigh +0.0, which leaves a sum (never -0.0) as it is: the same floats, in the same
+        # order, without picking the selected slots out of both arrays first
+        return np.bincount(segment, weights=np.where(values, weights, 0.0), minlength=self.n_segments)
 
-    def add_flow(self, month: int, name: str, mask: np.ndarray, segment: np.ndarray) -> None:
+    def add_flow(self, month: int, name: str, mask: np.ndarray, segment: np.ndarray | SlotLayout) -> None:
         self.flow[name][month] += self.count(mask, segment)
 
-    def add_touchpoint(self, month: int, touchpoint: int, mask: np.ndarray, segment: np.ndarray) -> None:
+    def add_touchpoint(self, month: int, touchpoint: int, mask: np.ndarray, segment: np.ndarray | SlotLayout) -> None:
         self.touchpoints[month, :, touchpoint] += self.count(mask, segment)
 
-    def add_stage_flow(self, month: int, source: int, target: int, mask: np.ndarray, segment: np.ndarray) -> None:
+    def add_stage_flow(
+        self, month: int, source: int, target: int, mask: np.ndarray, segment: np.ndarray | SlotLayout
+    ) -> None:
         self.stage_flows[month, :, source, target] += self.count(mask, segment)
 
 

@@ -74,7 +74,7 @@ def attributes(world: World, slots: np.ndarray, month: int) -> np.ndarray:
 
 def receptivity(world: World, code: int, slots: np.ndarray, month: int) -> np.ndarray:
     """How strongly programme ``code``'s effects act on each of ``slots`` now (see the module docstring)."""
-    latent = world.state.latent_receptivity[code, slots].astype(float)
+    latent = world.state.latent_receptivity[code][slots].astype(float)
     coef = world.programmes.response.coef[code]
     if not coef.any():
         return latent

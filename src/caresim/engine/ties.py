@@ -22,10 +22,13 @@ class SocialTies:
 
     def __init__(self, spec: Ties) -> None:
         self.spec = spec
-        self.source = np.zeros(0, dtype=np.int64)
-        self.target = np.zeros(0, dtype=np.int64)
+        # both directions of every edge, in rows (sources, targets), with room at the end for more edges;
+        # ``source`` and ``target`` are views of the filled part, new views whenever edges are added
+        self._edges = np.zeros((2, 0), dtype=np.int64)
+        self.source, self.target = self._edges[0], self._edges[1]
         self._grid: NetworkGrid | None = None
-        self._degree: tuple[np.ndarray, np.ndarray] | None = None  # (the source array it counts, degrees)
+        self._degree = np.zeros(0, dtype=np.int64)  # ties of each slot, over the first _counted sources
+        self._counted = 0
 
     @property
     def enabled(self) -> bool:
@@ -69,10 +72,20 @@ class SocialTies:
         span = int(high.max()) + 1 if len(high) else 1
         codes = np.sort(low * span + high)  # np.unique's values, by a sort (its hashing is slower on millions)
         codes = codes[np.concatenate([[True], codes[1:] != codes[:-1]])] if len(codes) else codes
-        pairs = np.stack([codes // span, codes % span], axis=1)
+        low, high = codes // span, codes % span
         self._grid = None
-        self.source = np.concatenate([self.source, pairs[:, 0], pairs[:, 1]])
-        self.target = np.concatenate([self.target, pairs[:, 1], pairs[:, 0]])
+        self._append(np.concatenate([low, high]), np.concatenate([high, low]))
+
+    def _append(self, sources: np.ndarray, targets: np.ndarray) -> None:
+        """Add directed edges at the end, growing the rows by half again when they are full (amortised)."""
+        filled, end = len(self.source), len(self.source) + len(sources)
+        if end > self._edges.shape[1]:
+            grown = np.empty((2, end + end // 2), dtype=np.int64)
+            grown[:, :filled] = self._edges[:, :filled]
+            self._edges = grown
+        self._edges[0, filled:end] = sources
+        self._edges[1, filled:end] = targets
+        self.source, self.target = self._edges[0, :end], self._edges[1, :end]
 
     def network(self, agents: dict[int, Agent]) -> NetworkGrid:
         """The Mesa network of ties with each subscriber agent (``slot -> agent``) placed on its node."""
@@ -98,7 +111,13 @@ class SocialTies:
         return np.divide(churned_ties, degree, out=np.zeros(n), where=degree > 0)
 
     def degree(self, n: int) -> np.ndarray:
-        """Number of ties of each of ``n`` slots (kept until ties or slots change)."""
-        if self._degree is None or self._degree[0] is not self.source or len(self._degree[1]) != n:
-            self._degree = (self.source, np.bincount(self.source, minlength=n)[:n])
-        return self._degree[1]
+        """Number of ties of each of ``n`` slots (kept, and counted on as edges are added: ties are never
+        removed)."""
+        added = self.source[self._counted :]
+        size = max(n, len(self._degree), int(added.max()) + 1 if len(added) else 0)
+        if size > len(self._degree):
+            self._degree = np.concatenate([self._degree, np.zeros(size - len(self._degree), dtype=np.int64)])
+        if len(added):
+            self._degree = self._degree + np.bincount(added, minlength=size)  # a new array: earlier ones stay
+            self._counted = len(self.source)
+        return self._degree[:n]

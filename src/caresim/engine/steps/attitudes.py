@@ -23,7 +23,7 @@ def recur_problems(world: World, month: int) -> None:
     state, records = world.state, world.records
     behaviour = world.config.behaviour
     n = state.n
-    segment = state.segment
+    layout = world.layout  # counts over every slot go block by block
     active = state.active
     gone = (
         active & (state.n_open > 0) & (world.streams.uniform("self_resolve", n) < world.config.service.p_self_resolve)
@@ -31,13 +31,13 @@ def recur_problems(world: World, month: int) -> None:
     state.n_open[gone] = 0
     recurs = active & (state.n_open > 0) & (state.carried_problem_month == month)
     state.shock[recurs] += behaviour.d_satisfaction_recur
-    records.add_touchpoint(month, TP["problem_recurs"], recurs, segment)
-    records.add_flow(month, "recurring", recurs, segment)
+    records.add_touchpoint(month, TP["problem_recurs"], recurs, layout)
+    records.add_flow(month, "recurring", recurs, layout)
     into_retention = recurs & (state.stage == USAGE)
-    records.add_stage_flow(month, USAGE, RETENTION, into_retention, segment)
+    records.add_stage_flow(month, USAGE, RETENTION, into_retention, layout)
     state.stage[into_retention] = RETENTION
     recovered = (state.stage == RETENTION) & (state.n_open == 0)
-    records.add_stage_flow(month, RETENTION, USAGE, recovered, segment)
+    records.add_stage_flow(month, RETENTION, USAGE, recovered, layout)
     state.stage[recovered] = USAGE
 
 
@@ -48,17 +48,18 @@ def update_attitudes(world: World, month: int) -> None:
     active = state.active
     noise = behaviour.sd_satisfaction_noise * world.streams.normal("satisfaction_noise", state.n)
     resting = world.segments.satisfaction_mean[state.segment]
+    # only active subscribers move: each new value is copied (or added) where active, in one pass
     core = revert_satisfaction(state.sat_core, resting, behaviour.rate_satisfaction_reversion, state.shock, noise)
-    state.sat_core[active] = core[active]
+    np.copyto(state.sat_core, core, where=active)
     satisfaction = effective_score(state.sat_core, care_sum(state.sat_boost, world.boost_rows["sat_boost"]))
-    state.satisfaction[active] = satisfaction[active]
+    np.copyto(state.satisfaction, satisfaction, where=active)
     loyalty_core = follow_loyalty(state.loy_core, state.satisfaction, behaviour.rate_loyalty_follow)
-    state.loy_core[active] = loyalty_core[active]
+    np.copyto(state.loy_core, loyalty_core, where=active)
     loyalty = effective_score(state.loy_core, care_sum(state.loy_boost, world.boost_rows["loy_boost"]))
-    state.loyalty[active] = loyalty[active]
+    np.copyto(state.loyalty, loyalty, where=active)
     state.shock = 0.0
-    state.tenure[active] += 1
-    state.revenue_total[active] += state.revenue[active]
+    np.add(state.tenure, 1, out=state.tenure, where=active)
+    np.add(state.revenue_total, state.revenue, out=state.revenue_total, where=active)
     world.records.stock["revenue"][month] += world.records.count(active, state.segment, state.revenue)
 
 

@@ -50,9 +50,9 @@ def churn_and_renew(world: World, month: int, cond: MonthConditions) -> None:
     )
     leaves = active & (u_churn < p_from_hazard(hazard))
     for stage in np.unique(state.stage[leaves]):
-        records.add_stage_flow(month, int(stage), CHURNED, leaves & (state.stage == stage), segment)
-    records.add_touchpoint(month, TP["service_terminated"], leaves, segment)
-    records.add_flow(month, "churned", leaves, segment)
+        records.add_stage_flow(month, int(stage), CHURNED, leaves & (state.stage == stage), world.layout)
+    records.add_touchpoint(month, TP["service_terminated"], leaves, world.layout)
+    records.add_flow(month, "churned", leaves, world.layout)
     state.stage[leaves] = CHURNED
     state.churn_month[leaves] = month
     state.n_churns[leaves] += 1

@@ -83,33 +83,39 @@ def _eligible(world: World, code: int, slots: np.ndarray) -> np.ndarray:
 
 
 def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) -> tuple[np.ndarray, np.ndarray]:
+    # programme fields are read and written as ``field[code][slots]``: the programme's row (a view), then
+    # its slots, which NumPy does faster than ``field[code, slots]`` (the same elements)
     state, records, streams = world.state, world.records, world.streams
     delivery, product = world.programmes.delivery, world.programmes.product
     name = world.programmes.names[code]
     n = state.n
 
-    # Draws are made whatever the policy, so that every policy sees the same numbers.
-    u_delay = streams.uniform_draws(f"care_delay/{name}", n) if delivery.dur_delivery_days[code] > 0 else None
-    u_resolve = streams.uniform_draws(f"care_resolve/{name}", n) if product.p_resolve_problem[code].any() else None
-    u_fix = streams.uniform_draws(f"care_fit/{name}", n) if world.programmes.response.p_fix_fit[code] > 0 else None
+    # Draws are made whatever the policy, so that every policy sees the same numbers; they are read before
+    # the next delivery, so one buffer serves every delivery.
+    rows = streams.buffer("care_draws", 4, n)
+    delay, resolve = delivery.dur_delivery_days[code] > 0, product.p_resolve_problem[code].any()
+    u_delay = streams.uniform_draws(f"care_delay/{name}", n, rows[0]) if delay else None
+    u_resolve = streams.uniform_draws(f"care_resolve/{name}", n, rows[1]) if resolve else None
+    fix = world.programmes.response.p_fix_fit[code] > 0
+    u_fix = streams.uniform_draws(f"care_fit/{name}", n, rows[2]) if fix else None
     capacity = delivery.capacity_per_month[code]
-    u_order = streams.uniform_draws(f"care_capacity/{name}", n) if np.isfinite(capacity) else None
+    u_order = streams.uniform_draws(f"care_capacity/{name}", n, rows[3]) if np.isfinite(capacity) else None
 
     candidates = candidates[_eligible(world, code, candidates)]
     segment = state.segment[candidates]
-    state.ever_eligible[code, candidates] = True
+    state.ever_eligible[code][candidates] = True
     records.care_eligible[month, :, code] += np.bincount(segment, minlength=records.n_segments)
 
     covered, control = world.policy.assignment(
         code,
         segment,
-        state.cover_u[code, candidates],
-        state.target_score[code, candidates],
-        state.target_tie[code, candidates],
+        state.cover_u[code][candidates],
+        state.target_score[code][candidates],
+        state.target_tie[code][candidates],
     )
-    state.ever_assigned[code, candidates[covered]] = True
-    state.ever_control[code, candidates[control]] = True
-    rested = month - state.last_received[code, candidates] > delivery.dur_min_gap_months[code]
+    state.ever_assigned[code][candidates[covered]] = True
+    state.ever_control[code][candidates[control]] = True
+    rested = month - state.last_received[code][candidates] > delivery.dur_min_gap_months[code]
     due = candidates[covered & rested]
     waiting = np.flatnonzero(state.pending[code])
     if len(waiting):
@@ -117,17 +123,17 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
         # eligible; after a one-off moment (a bill shock, a reported problem, an outage) one month at most.
         still = np.isin(waiting, candidates, assume_unique=True)
         if delivery.trigger[code] in ONE_OFF_MOMENTS:
-            recent = month - state.pending_since[code, waiting] <= 1
+            recent = month - state.pending_since[code][waiting] <= 1
             still |= recent & _eligible(world, code, waiting)
-        state.pending[code, waiting[~still]] = False
+        state.pending[code][waiting[~still]] = False
         waiting = waiting[still]
-    queue = np.union1d(due, waiting) if len(waiting) else due
+    queue = _union_sorted(due, waiting) if len(waiting) else due
     limit = world.config.service.n_max_care_contacts_per_month
     if limit is not None and len(queue):  # the contact policy: withheld, not queued for later (backlog dropped too)
         so_far = np.where(state.care_month[queue] == month, state.care_this_month[queue], 0)
         full = so_far >= limit
         records.care_withheld[month, :, code] += np.bincount(state.segment[queue[full]], minlength=records.n_segments)
-        state.pending[code, queue[full]] = False
+        state.pending[code][queue[full]] = False
         queue = queue[~full]
     if np.isfinite(capacity):
         queue = _ration(world, code, queue, u_order, month)
@@ -135,7 +141,7 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     if len(served) == 0:
         return served, np.zeros(0)
 
-    lag_days = np.where(state.pending[code, served], month - state.pending_since[code, served], 0) * world.month_days
+    lag_days = np.where(state.pending[code][served], month - state.pending_since[code][served], 0) * world.month_days
     if u_delay is not None:
         lag_days = lag_days - np.log1p(-u_delay[served]) * delivery.dur_delivery_days[code]
     timely = lag_days <= delivery.dur_timely_days[code]
@@ -143,13 +149,13 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     multiplier = effect_multiplier(world, code, served, timely, preferred)
     apply_effects(world, code, served, multiplier, month, u_resolve, u_fix)
 
-    state.received[code, served] += 1
-    state.last_received[code, served] = month
+    state.received[code][served] += 1
+    state.last_received[code][served] = month
     state.care_this_month[served] = np.where(state.care_month[served] == month, state.care_this_month[served], 0) + 1
     state.care_month[served] = month
     _annoy_over_contacted(world, served, month)
     records.care_peak[month] = max(records.care_peak[month], float(state.care_this_month[served].max()))
-    state.pending[code, served] = False
+    state.pending[code][served] = False
     state.contacts[served] += 1
     state.care_cost[served] += product.cost_per_contact[code]
     segment_served = state.segment[served]
@@ -164,6 +170,15 @@ def _deliver_one(world: World, code: int, candidates: np.ndarray, month: int) ->
     records.flow["contacts"][month] += reached
     records.flow["care_contacts"][month] += reached
     return served, multiplier
+
+
+def _union_sorted(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``np.union1d`` of two sorted arrays of distinct slots: merged (a stable sort of two runs) and deduplicated."""
+    merged = np.concatenate([first, second])
+    merged.sort(kind="stable")
+    keep = np.ones(len(merged), dtype=bool)
+    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+    return merged[keep]
 
 
 def _annoy_over_contacted(world: World, served: np.ndarray, month: int) -> None:
@@ -194,13 +209,13 @@ def _ration(world: World, code: int, queue: np.ndarray, u_order: SlotDraws, mont
         room = int(allowance)
         world.care_allowance[region, code] = allowance - room
         if len(mine) > room:
-            priority = np.where(state.pending[code, mine], state.pending_since[code, mine], month) + u_order[mine]
+            priority = np.where(state.pending[code][mine], state.pending_since[code][mine], month) + u_order[mine]
             mine = mine[np.argsort(priority, kind="stable")]
             late = mine[room:]
             if delivery.trigger[code] not in AT_ONCE:  # a trip or a complaint cannot be served a month late
-                fresh = late[~state.pending[code, late]]
-                state.pending_since[code, fresh] = month
-                state.pending[code, late] = True
+                fresh = late[~state.pending[code][late]]
+                state.pending_since[code][fresh] = month
+                state.pending[code][late] = True
             mine = mine[:room]
         served.append(mine)
     return served[0] if len(served) == 1 else np.concatenate(served)

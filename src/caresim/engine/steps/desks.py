@@ -29,6 +29,7 @@ from caresim.engine.streams import SlotDraws
 from caresim.lifecycle import CHANNELS, CHURNED, DESK_CHANNELS, HOTLINE, TP
 
 if TYPE_CHECKING:
+    from caresim.engine.streams import Streams
     from caresim.engine.world import World
 
 PROBLEM, INFORMATION = 0, 1  # kinds of inbound contact
@@ -153,11 +154,14 @@ class ReturnDraws:
     N_DRAWS = 8
     N_INFORMATION_DRAWS = 4
 
-    def __init__(self, streams, n: int) -> None:
+    def __init__(self, streams: Streams, n: int) -> None:
+        # the month's draws are read while its contacts are dispatched: one buffer serves every month
+        rows = iter(streams.buffer("desk_returns", self.N_DRAWS + self.N_INFORMATION_DRAWS, n))
         self.columns = {
-            PROBLEM: [streams.uniform_draws(f"desk_returns/{j}", n) for j in range(self.N_DRAWS)],
+            PROBLEM: [streams.uniform_draws(f"desk_returns/{j}", n, next(rows)) for j in range(self.N_DRAWS)],
             INFORMATION: [
-                streams.uniform_draws(f"desk_returns/information/{j}", n) for j in range(self.N_INFORMATION_DRAWS)
+                streams.uniform_draws(f"desk_returns/information/{j}", n, next(rows))
+                for j in range(self.N_INFORMATION_DRAWS)
             ],
         }
 
@@ -310,10 +314,21 @@ class DeskContact:
         draws: tuple[np.ndarray, np.ndarray, int] | None = None,
         column: int = 0,
     ) -> None:
-        self.desk, self.channel, self.slot, self.kind, self.priority = desk, channel, slot, kind, priority
-        self.p_resolve, self.resolved, self.handle, self.patience = p_resolve, resolved, handle, patience  # days
-        self.attempt, self.used = attempt, used  # draws of the chain used so far
-        self.rng, self.draws, self.column = rng, draws, column
+        # one assignment a line: unpacking a tuple of five would build it first (this runs once per contact)
+        self.desk = desk
+        self.channel = channel
+        self.slot = slot
+        self.kind = kind
+        self.priority = priority
+        self.p_resolve = p_resolve
+        self.resolved = resolved
+        self.handle = handle  # days
+        self.patience = patience  # days
+        self.attempt = attempt
+        self.used = used  # draws of the chain used so far
+        self.rng = rng
+        self.draws = draws
+        self.column = column
         self.started = False
         self.arrived = self.waited = 0.0
 
@@ -476,9 +491,10 @@ def serve_desks(world: World) -> None:
 class _Outcomes:
     """What simulated contacts do to their subscribers and to the records, for one batch of desk events.
 
-    State changes go straight to the subscriber arrays, one slot at a time and in the order of the events.
-    Record cells are kept in dictionaries and written back at the end of the batch (``flush``): counts are
-    added up, the sums of waits are carried on from the cell's value in the same order (the same floats).
+    State changes go straight to the subscriber arrays, one slot at a time and in the order of the events
+    (read as Python numbers with ``item``: the same floats). Record cells are kept in dictionaries and written
+    back at the end of the batch (``flush``): counts are added up, the sums of waits are carried on from the
+    cell's value in the same order (the same floats).
     """
 
     def __init__(self, world: World) -> None:
@@ -494,9 +510,8 @@ class _Outcomes:
         self.d_abandoned, self.d_resolved = behaviour.d_satisfaction_abandoned, behaviour.d_satisfaction_resolved
         self.d_unresolved, self.rel_recovery = behaviour.d_satisfaction_unresolved, behaviour.rel_recovery_after_failure
         self.counts: dict[tuple[str, int, int], int] = {}  # (flow, month, segment) -> contacts
-        self.desk_counts: dict[tuple[int, int, int], int] = {}  # (month, segment, desk) -> contacts
-        self.wait_sum: dict[tuple[int, int, int], float] = {}
-        self.wait_max: dict[tuple[int, int, int], float] = {}
+        # (month, segment, desk) -> [contacts, sum of waits, longest wait]
+        self.desk_cells: dict[tuple[int, int, int], list] = {}
 
     def _count(self, flow: str, month: int, segment: int) -> None:
         key = (flow, month, segment)
@@ -504,7 +519,7 @@ class _Outcomes:
 
     def returned(self, slot: int, kind: int, month: int) -> None:
         """A retrial or repeat contact arrives."""
-        segment = int(self.segment[slot])
+        segment = self.segment.item(slot)
         self.inbound_contacts[slot] += 1
         self.contacts[slot] += 1
         self._count("inbound_contacts", month, segment)
@@ -516,33 +531,36 @@ class _Outcomes:
     def abandoned(self, slot: int, wait_days: float, kind: int, month: int) -> None:
         """A simulated caller gave up waiting: the wait and the giving up cost satisfaction; a problem stays
         open."""
-        self._count("abandoned_contacts", month, int(self.segment[slot]))
+        self._count("abandoned_contacts", month, self.segment.item(slot))
         self.abandoned_contacts[slot] += 1
-        if self.stage[slot] == CHURNED:
+        if self.stage.item(slot) == CHURNED:
             return
-        self.shock[slot] += max(self.per_wait_hour * (wait_days * 24.0), self.wait_floor) + self.d_abandoned
-        if kind == PROBLEM and self.n_open[slot] > 0:
+        penalty = max(self.per_wait_hour * (wait_days * 24.0), self.wait_floor) + self.d_abandoned
+        self.shock[slot] = self.shock.item(slot) + penalty
+        if kind == PROBLEM and self.n_open.item(slot) > 0:
             self._fail(slot)
 
     def outcome(self, slot: int, desk_code: int, wait_days: float, resolved: bool, kind: int, attempt: int, month: int):
         """A desk contact is done: record the wait; waiting and the outcome move satisfaction."""
-        segment = int(self.segment[slot])
+        segment = self.segment.item(slot)
         key = (month, segment, desk_code)
-        if key not in self.wait_sum:
-            self.wait_sum[key] = float(self.records.wait_sum[key])
-            self.wait_max[key] = float(self.records.wait_max[key])
-        self.wait_sum[key] += wait_days
-        self.wait_max[key] = max(self.wait_max[key], wait_days)
-        self.desk_counts[key] = self.desk_counts.get(key, 0) + 1
-        if self.stage[slot] == CHURNED:  # the contact outlived the subscriber's stay
+        cell = self.desk_cells.get(key)
+        if cell is None:
+            cell = self.desk_cells[key] = [0, self.records.wait_sum.item(key), self.records.wait_max.item(key)]
+        cell[0] += 1
+        cell[1] += wait_days
+        if wait_days > cell[2]:
+            cell[2] = wait_days
+        if self.stage.item(slot) == CHURNED:  # the contact outlived the subscriber's stay
             return
-        self.shock[slot] += max(self.per_wait_hour * (wait_days * 24.0), self.wait_floor)
-        if kind != PROBLEM or self.n_open[slot] == 0:  # an answer, or a problem already gone by itself
+        penalty = max(self.per_wait_hour * (wait_days * 24.0), self.wait_floor)
+        self.shock[slot] = self.shock.item(slot) + penalty
+        if kind != PROBLEM or self.n_open.item(slot) == 0:  # an answer, or a problem already gone by itself
             return
         if resolved:
-            failures = int(self.failures[slot])
             self.n_open[slot] = 0
-            self.shock[slot] += self.d_resolved * self.rel_recovery**failures
+            recovery = self.d_resolved * self.rel_recovery ** self.failures.item(slot)
+            self.shock[slot] = self.shock.item(slot) + recovery
             self.resolved_contacts[slot] += 1
             if attempt == 0:
                 self._count("resolved_first_contact", month, segment)
@@ -551,7 +569,8 @@ class _Outcomes:
 
     def _fail(self, slot: int) -> None:
         self.failures[slot] += 1
-        self.shock[slot] += self.d_unresolved * int(self.failures[slot])
+        cost = self.d_unresolved * self.failures.item(slot)
+        self.shock[slot] = self.shock.item(slot) + cost
         self.unresolved_contacts[slot] += 1
 
     def flush(self) -> None:
@@ -559,10 +578,10 @@ class _Outcomes:
         records = self.records
         for (flow, month, segment), count in self.counts.items():
             records.flow[flow][month, segment] += count
-        for key, count in self.desk_counts.items():
+        for key, (count, wait_sum, wait_max) in self.desk_cells.items():
             records.desk_contacts[key] += count
-            records.wait_sum[key] = self.wait_sum[key]
-            records.wait_max[key] = self.wait_max[key]
+            records.wait_sum[key] = wait_sum
+            records.wait_max[key] = wait_max
 
 
 def close_contact(world: World, slots: np.ndarray, resolved: np.ndarray, month: int) -> None:

@@ -35,7 +35,7 @@ def effect_multiplier(
 ) -> np.ndarray:
     """How strongly programme ``code`` acts on each of ``served``: fatigue × channel fit × moment × lateness."""
     product = world.programmes.product
-    received = world.state.received[code, served]
+    received = world.state.received[code][served]
     # fatigue ** received, from a table of the powers that occur (the same floats, one power per count)
     fatigue = product.fatigue[code] ** np.arange(int(received.max(initial=0)) + 1, dtype=received.dtype)
     return (
@@ -68,7 +68,7 @@ def apply_effects(
     for field, effect in BOOST_EFFECTS.items():
         sizes = getattr(product, effect)[code]
         if sizes.any():
-            getattr(state, field)[code, served] += (sizes[segment] * persuasion).astype(np.float32)
+            getattr(state, field)[code][served] += (sizes[segment] * persuasion).astype(np.float32)
     prompt_and_fit(world, code, served, month, u_fix)
     if u_resolve is not None and world.programmes.delivery.trigger[code] != "complaint":
         p_resolve = np.minimum(product.p_resolve_problem[code, segment] * multiplier, 1.0)

@@ -27,15 +27,16 @@ def usage_events(world: World, month: int, cond: MonthConditions) -> None:
     n = state.n
     active = state.active
     segment = state.segment
+    layout = world.layout  # counts over every slot go block by block
 
     personalise = active & (streams.uniform("personalisation", n) < service.p_personalisation)
-    records.add_touchpoint(month, TP["personalisation"], personalise, segment)
+    records.add_touchpoint(month, TP["personalisation"], personalise, layout)
     information = active & (streams.uniform("service_information", n) < service.p_service_information)
-    records.add_touchpoint(month, TP["service_information"], information, segment)
+    records.add_touchpoint(month, TP["service_information"], information, layout)
     state.contacts[information] += 1
     state.info_month[information] = month  # asked through the preferred channel (``desks``)
-    records.add_flow(month, "contacts", information, segment)
-    records.add_flow(month, "information_queries", information, segment)
+    records.add_flow(month, "contacts", information, layout)
+    records.add_flow(month, "information_queries", information, layout)
 
     rate = market.rate_problems_per_month * world.segments.rel_problem_rate[segment] / market.network_quality
     network_problem = active & (streams.uniform("problems", n) < p_from_hazard(rate))
@@ -45,7 +46,7 @@ def usage_events(world: World, month: int, cond: MonthConditions) -> None:
 
     trip = active & (streams.uniform("trips", n) < np.minimum(world.segments.p_trip[segment] * cond.rel_trip, 1.0))
     state.trip_month[trip] = month
-    records.add_flow(month, "trips", trip, segment)
+    records.add_flow(month, "trips", trip, layout)
     deliver(world, "trip", trip, month)  # roaming care lands on arrival, before any roaming problem
     roaming_boost = np.exp(care_sum(state.log_bill_shock_boost, world.boost_rows["log_bill_shock_boost"]))
     roaming_problem = trip & (streams.uniform("roaming", n) < np.minimum(market.p_roaming_problem * roaming_boost, 1.0))
@@ -68,7 +69,7 @@ def usage_events(world: World, month: int, cond: MonthConditions) -> None:
         + (behaviour.d_satisfaction_problem + behaviour.d_satisfaction_outage) * outage
         + behaviour.d_satisfaction_bill_shock * bill_shock
     )
-    records.add_touchpoint(month, TP["meets_problem"], has_new, segment)
+    records.add_touchpoint(month, TP["meets_problem"], has_new, layout)
     records.flow["problems"][month] += records.count(has_new, segment, new_problems.astype(float))
-    records.add_flow(month, "bill_shocks", bill_shock, segment)
-    records.add_flow(month, "outage_hits", outage, segment)
+    records.add_flow(month, "bill_shocks", bill_shock, layout)
+    records.add_flow(month, "outage_hits", outage, layout)
