@@ -41,7 +41,25 @@ TARGET_RAY = 1.6
 def timed(config: caresim.CareConfig) -> tuple[float, caresim.Results]:
     started = time.perf_counter()
     results = caresim.simulate(config)
+    results.extra["clock_started_at"] = time.time() - (time.perf_counter() - started)
     return time.perf_counter() - started, results
+
+
+def breakdown(seconds: float, results: caresim.Results) -> str:
+    """Where a sharded run's time went, from when its tasks ran (the workers' clocks: one machine here)."""
+    timings, started = results.extra["shard_timings"], results.extra["clock_started_at"]
+    first, last = min(t.started for t in timings), max(t.finished for t in timings)
+    joined, ended = results.extra["joined_at"], started + seconds
+    busy = {}
+    for timing in timings:
+        busy[timing.worker] = busy.get(timing.worker, 0.0) + timing.seconds
+    cpu_share = sum(t.cpu_seconds for t in timings) / sum(t.seconds for t in timings)
+    return (
+        f"{first - started:4.1f} s to the first task (pool, workers starting, imports) | "
+        f"tasks {last - first:4.1f} s: workers busy {' + '.join(f'{b:.1f}' for b in busy.values())} s, "
+        f"on a core {cpu_share:.0%} of it | {joined - last:3.1f} s results back and joined | "
+        f"{ended - joined:3.1f} s tables"
+    )
 
 
 def big_config(subscribers: int, months: int, workers: int) -> caresim.CareConfig:
@@ -149,6 +167,10 @@ def compare(scale: float, months: int, ray: bool) -> None:
     if ray:
         print(f"speed-up, 2 Ray workers:   {one_seconds / ray_seconds:.2f}× over one model (target ≥ {TARGET_RAY}×)")
     print(f"  {serial_seconds / two_seconds:.2f}× over the same shards on one worker (parallelism alone, local)")
+    print("where the sharded time went (seconds; CPU share below 100%: tasks waited for a core):")
+    for name, results in variants.items():
+        seconds = two_seconds if name == "local" else ray_seconds
+        print(f"  {name:6s}{breakdown(seconds, results)}")
     print("tables equal (sums to 1e-9 relative) and subscribers and churn identical, every variant: yes")
 
 
