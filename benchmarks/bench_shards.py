@@ -39,10 +39,13 @@ TARGET_RAY = 1.6
 
 
 def timed(config: caresim.CareConfig) -> tuple[float, caresim.Results]:
-    started = time.perf_counter()
+    """Seconds ``simulate`` took, and its results; ``extra`` notes when the clock started and the CPU time
+    this process used (``parent_cpu_seconds``)."""
+    started, cpu = time.perf_counter(), time.process_time()
     results = caresim.simulate(config)
-    results.extra["clock_started_at"] = time.time() - (time.perf_counter() - started)
-    return time.perf_counter() - started, results
+    seconds = time.perf_counter() - started
+    results.extra.update(clock_started_at=time.time() - seconds, parent_cpu_seconds=time.process_time() - cpu)
+    return seconds, results
 
 
 def breakdown(seconds: float, results: caresim.Results) -> str:
@@ -50,16 +53,26 @@ def breakdown(seconds: float, results: caresim.Results) -> str:
     timings, started = results.extra["shard_timings"], results.extra["clock_started_at"]
     first, last = min(t.started for t in timings), max(t.finished for t in timings)
     joined, ended = results.extra["joined_at"], started + seconds
-    busy = {}
+    busy: dict[str, float] = {}
     for timing in timings:
         busy[timing.worker] = busy.get(timing.worker, 0.0) + timing.seconds
+    start_up = [min(t.cpu_at_start for t in timings if t.worker == worker) for worker in busy]
     cpu_share = sum(t.cpu_seconds for t in timings) / sum(t.seconds for t in timings)
     return (
-        f"{first - started:4.1f} s to the first task (pool, workers starting, imports) | "
-        f"tasks {last - first:4.1f} s: workers busy {' + '.join(f'{b:.1f}' for b in busy.values())} s, "
-        f"on a core {cpu_share:.0%} of it | {joined - last:3.1f} s results back and joined | "
-        f"{ended - joined:3.1f} s tables"
+        f"{first - started:4.1f} s to the first task (pool, workers starting: "
+        f"{' + '.join(f'{c:.1f}' for c in start_up)} CPU-s) | tasks {last - first:4.1f} s: workers busy "
+        f"{' + '.join(f'{b:.1f}' for b in busy.values())} s, on a core {cpu_share:.0%} of it | "
+        f"{joined - last:3.1f} s results back and joined | {ended - joined:3.1f} s tables"
     )
+
+
+def critical_cpu(results: caresim.Results) -> float:
+    """CPU seconds on a run's critical path: about its time on a machine with no other work. One model: its
+    process's CPU time; shards: the busier worker's (start-up included) and the parent's (sending, joining,
+    tables). An upper bound for Ray, whose workers start before the clock."""
+    parent = results.extra["parent_cpu_seconds"]
+    timings = results.extra.get("shard_timings")
+    return parent + (max(t.cpu_at_finish for t in timings) if timings else 0.0)
 
 
 def big_config(subscribers: int, months: int, workers: int) -> caresim.CareConfig:
@@ -171,6 +184,11 @@ def compare(scale: float, months: int, ray: bool) -> None:
     for name, results in variants.items():
         seconds = two_seconds if name == "local" else ray_seconds
         print(f"  {name:6s}{breakdown(seconds, results)}")
+    cpu = {"one model": critical_cpu(one), **{name: critical_cpu(results) for name, results in variants.items()}}
+    print(
+        "CPU on the critical path (about the time with no other work here): "
+        + ", ".join(f"{name} {seconds:.1f} s ({cpu['one model'] / seconds:.2f}×)" for name, seconds in cpu.items())
+    )
     print("tables equal (sums to 1e-9 relative) and subscribers and churn identical, every variant: yes")
 
 

@@ -30,17 +30,23 @@ from caresim.executors import ExecutorError, pool_of
 
 @dataclass(frozen=True)
 class ShardTiming:
-    """When one shard task ran, as its worker's clock saw it (seconds since the epoch), and its CPU time."""
+    """When one shard task ran, as its worker's clock saw it (seconds since the epoch), and the CPU time its
+    worker process had used when the task started (its start-up, imports and earlier tasks) and finished."""
 
     region: str
     worker: str  # host:process id
     started: float
     finished: float
-    cpu_seconds: float  # the worker process's CPU time during the task
+    cpu_at_start: float
+    cpu_at_finish: float
 
     @property
     def seconds(self) -> float:
         return self.finished - self.started
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu_at_finish - self.cpu_at_start
 
 
 def shard_config(config: CareConfig, region: str) -> CareConfig:
@@ -59,7 +65,7 @@ def timed_shard(config: CareConfig, policy: CarePolicy, region: str) -> tuple[Ru
     started, cpu = time.time(), time.process_time()
     record = run_shard(config, policy, region)
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    return record, ShardTiming(region, worker, started, time.time(), time.process_time() - cpu)
+    return record, ShardTiming(region, worker, started, time.time(), cpu, time.process_time())
 
 
 def run_shards(
