@@ -9,8 +9,12 @@ base as one model, the same four shards one after another, on two local workers 
 and as Ray tasks on a local Ray instance of two CPUs (``run.executor=ray``, started before the clock runs, as
 a cluster would be), checks that every table is the same each way, and prints the throughput ratios. Every
 variant includes building the tables; the sharded ones also pay for sending the shards' records back.
-``--big`` then runs the large base in a fresh process (one model, and its four shards on two local workers)
-and reports its time and peak resident memory (the kernel's ``ru_maxrss`` of the process and of its workers).
+It then shows where the sharded runs' time went (from when and where each task ran) and each variant's CPU
+time on its critical path: about its time on a machine with nothing else running (a machine shared with
+other work gives each session its share of the cores, whatever its number of processes: wall-clock ratios
+then say little). ``--big`` then runs the large base in a fresh process (one model, and its four shards on
+two local workers) and reports its time and peak resident memory (the kernel's ``ru_maxrss`` of the process
+and of its workers).
 
     .venv/bin/python benchmarks/bench_shards.py                 # 400k one-to-one, 36 months: a few minutes
     .venv/bin/python benchmarks/bench_shards.py --scale 10 --months 6      # a smoke run
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -62,7 +67,7 @@ def breakdown(seconds: float, results: caresim.Results) -> str:
         f"{first - started:4.1f} s to the first task (pool, workers starting: "
         f"{' + '.join(f'{c:.1f}' for c in start_up)} CPU-s) | tasks {last - first:4.1f} s: workers busy "
         f"{' + '.join(f'{b:.1f}' for b in busy.values())} s, on a core {cpu_share:.0%} of it | "
-        f"{joined - last:3.1f} s results back and joined | {ended - joined:3.1f} s tables"
+        f"{joined - last:3.1f} s results back, pool closed, joined | {ended - joined:3.1f} s tables"
     )
 
 
@@ -146,6 +151,7 @@ def compare(scale: float, months: int, ray: bool) -> None:
     local = caresim.load_config("baseline", [*overrides, "run.n_shard_workers=2"])
     on_ray = caresim.load_config("baseline", [*overrides, "run.n_shard_workers=2", "run.executor=ray"])
 
+    load_before = os.getloadavg()[0]
     one_seconds, one = timed(whole)
     started = time.perf_counter()  # the same four shards one after another in this process, then combined
     collect(run_shards(whole, resolve_policy(whole, None), show=False))
@@ -189,6 +195,7 @@ def compare(scale: float, months: int, ray: bool) -> None:
         "CPU on the critical path (about the time with no other work here): "
         + ", ".join(f"{name} {seconds:.1f} s ({cpu['one model'] / seconds:.2f}×)" for name, seconds in cpu.items())
     )
+    print(f"machine load (1-minute average) before and after: {load_before:.1f}, {os.getloadavg()[0]:.1f}")
     print("tables equal (sums to 1e-9 relative) and subscribers and churn identical, every variant: yes")
 
 
