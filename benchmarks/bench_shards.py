@@ -9,8 +9,12 @@ base as one model, the same four shards one after another, on two local workers 
 and as Ray tasks on a local Ray instance of two CPUs (``run.executor=ray``, started before the clock runs, as
 a cluster would be), checks that every table is the same each way, and prints the throughput ratios. Every
 variant includes building the tables; the sharded ones also pay for sending the shards' records back.
-``--big`` then runs the large base in a fresh process (one model, and its four shards on two local workers)
-and reports its time and peak resident memory (the kernel's ``ru_maxrss`` of the process and of its workers).
+It then shows where the sharded runs' time went (from when and where each task ran) and each variant's CPU
+time on its critical path: about its time on a machine with nothing else running (a machine shared with
+other work gives each session its share of the cores, whatever its number of processes: wall-clock ratios
+then say little). ``--big`` then runs the large base in a fresh process (one model, and its four shards on
+two local workers) and reports its time and peak resident memory (the kernel's ``ru_maxrss`` of the process
+and of its workers).
 
     .venv/bin/python benchmarks/bench_shards.py                 # 400k one-to-one, 36 months: a few minutes
     .venv/bin/python benchmarks/bench_shards.py --scale 10 --months 6      # a smoke run
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -39,9 +44,39 @@ TARGET_RAY = 1.6
 
 
 def timed(config: caresim.CareConfig) -> tuple[float, caresim.Results]:
-    started = time.perf_counter()
+    """Seconds ``simulate`` took, and its results; ``extra`` notes when the clock started and the CPU time
+    this process used (``parent_cpu_seconds``)."""
+    started, cpu = time.perf_counter(), time.process_time()
     results = caresim.simulate(config)
-    return time.perf_counter() - started, results
+    seconds = time.perf_counter() - started
+    results.extra.update(clock_started_at=time.time() - seconds, parent_cpu_seconds=time.process_time() - cpu)
+    return seconds, results
+
+
+def breakdown(seconds: float, results: caresim.Results) -> str:
+    """Where a sharded run's time went, from when its tasks ran (the workers' clocks: one machine here)."""
+    timings, started = results.extra["shard_timings"], results.extra["clock_started_at"]
+    first, last = min(t.started for t in timings), max(t.finished for t in timings)
+    joined, ended = results.extra["joined_at"], started + seconds
+    busy: dict[str, float] = {}
+    for timing in timings:
+        busy[timing.worker] = busy.get(timing.worker, 0.0) + timing.seconds
+    start_up = [min(t.cpu_at_start for t in timings if t.worker == worker) for worker in busy]
+    cpu_share = sum(t.cpu_seconds for t in timings) / sum(t.seconds for t in timings)
+    return (
+        f"{first - started:4.1f} s to the first task (pool, workers starting: "
+        f"{' + '.join(f'{c:.1f}' for c in start_up)} CPU-s) | tasks {last - first:4.1f} s: workers busy "
+        f"{' + '.join(f'{b:.1f}' for b in busy.values())} s, on a core {cpu_share:.0%} of it | "
+        f"{joined - last:3.1f} s results back, pool closed, joined | {ended - joined:3.1f} s tables"
+    )
+
+
+def critical_cpu(results: caresim.Results) -> tuple[float, float]:
+    """CPU seconds on a run's critical path, this process's and the busier worker's (start-up included): about
+    the run's time on a machine with no other work. An upper bound for Ray, whose workers start before the
+    clock."""
+    timings = results.extra.get("shard_timings")
+    return results.extra["parent_cpu_seconds"], max(t.cpu_at_finish for t in timings) if timings else 0.0
 
 
 def big_config(subscribers: int, months: int, workers: int) -> caresim.CareConfig:
@@ -115,6 +150,7 @@ def compare(scale: float, months: int, ray: bool) -> None:
     local = caresim.load_config("baseline", [*overrides, "run.n_shard_workers=2"])
     on_ray = caresim.load_config("baseline", [*overrides, "run.n_shard_workers=2", "run.executor=ray"])
 
+    load_before = os.getloadavg()[0]
     one_seconds, one = timed(whole)
     started = time.perf_counter()  # the same four shards one after another in this process, then combined
     collect(run_shards(whole, resolve_policy(whole, None), show=False))
@@ -149,6 +185,17 @@ def compare(scale: float, months: int, ray: bool) -> None:
     if ray:
         print(f"speed-up, 2 Ray workers:   {one_seconds / ray_seconds:.2f}× over one model (target ≥ {TARGET_RAY}×)")
     print(f"  {serial_seconds / two_seconds:.2f}× over the same shards on one worker (parallelism alone, local)")
+    print("where the sharded time went (seconds; CPU share below 100%: tasks waited for a core):")
+    for name, results in variants.items():
+        seconds = two_seconds if name == "local" else ray_seconds
+        print(f"  {name:6s}{breakdown(seconds, results)}")
+    print("CPU on the critical path (about the time with no other work here), this process + the busier worker:")
+    one_cpu = sum(critical_cpu(one))
+    for name, results in {"one model": one, **variants}.items():
+        parent, worker = critical_cpu(results)
+        total = parent + worker
+        print(f"  {name:10s}{parent:5.1f} + {worker:4.1f} = {total:4.1f} s  {one_cpu / total:.2f}×")
+    print(f"machine load (1-minute average) before and after: {load_before:.1f}, {os.getloadavg()[0]:.1f}")
     print("tables equal (sums to 1e-9 relative) and subscribers and churn identical, every variant: yes")
 
 

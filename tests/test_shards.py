@@ -59,6 +59,11 @@ def test_parallel_shards_equal_the_whole_run(whole):
     assert one.subscribers.equals(sharded.subscribers)
     assert one.kpis["churned"].sum() > 0 and one.kpis["care_contacts"].sum() > 0
     assert one.kpis["max_wait_hotline_min"].max() == sharded.kpis["max_wait_hotline_min"].max() > 0
+    # when each shard ran, for the benchmark's breakdown: one task per region, before the records were joined
+    timings = sharded.extra["shard_timings"]
+    assert [timing.region for timing in timings] == list(REGIONS)
+    assert all(0 < timing.started <= timing.finished <= sharded.extra["joined_at"] for timing in timings)
+    assert all(timing.cpu_seconds > 0 for timing in timings)
 
 
 @pytest.mark.parametrize("region", list(REGIONS))

@@ -17,7 +17,7 @@ from caresim.engine.model import CareModel
 from caresim.engine.policy import CarePolicy
 from caresim.engine.record import RunRecord
 from caresim.engine.regions import RegionTable
-from caresim.engine.shards import run_shards
+from caresim.engine.shards import ShardTiming, run_shards
 from caresim.results.evaluation import evaluate_programmes
 from caresim.results.run import Results
 from caresim.results.tables import (
@@ -145,7 +145,7 @@ def simulate(
     if config.run.n_shard_workers > 1 and len(RegionTable.from_config(config)) > 1:
         if agent_rules:
             raise ValueError("agent_rules: not with parallel shards; set run.n_shard_workers=1")
-        return collect(run_shards(config, resolve_policy(config, policy), show), time.perf_counter() - started)
+        return _sharded(config, resolve_policy(config, policy), show, started)
     model = build_model(config, policy, agent_rules)
     with tqdm(total=config.run.n_months, desc="simulating", unit="month", disable=not show, leave=False) as bar:
 
@@ -156,3 +156,14 @@ def simulate(
 
         record = model.run(tick)
     return collect(record, time.perf_counter() - started)
+
+
+def _sharded(config: CareConfig, policy: CarePolicy, show: bool, started: float) -> Results:
+    """The tables of a run simulated as parallel regional shards; ``extra`` holds when each shard ran
+    (``shard_timings``) and when their records were joined (``joined_at``, seconds since the epoch)."""
+    timings: list[ShardTiming] = []
+    record = run_shards(config, policy, show, timings)
+    joined_at = time.time()
+    results = collect(record, time.perf_counter() - started)
+    results.extra.update(shard_timings=timings, joined_at=joined_at)
+    return results
