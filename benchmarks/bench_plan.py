@@ -31,7 +31,7 @@ VARIANTS = {
     "local": ["planner.executor=local", "planner.n_workers=2"],
     "ray": ["planner.executor=ray", "planner.n_workers=2"],
 }
-TABLES = ("plan", "comparison", "pilot_estimates", "rounds", "simulated", "frontier")
+TABLES = ("plan", "comparison", "pilot_estimates", "pilot_targeting", "pilot_qini", "rounds", "simulated", "frontier")
 SIMULATION_PHASES = ("pilot", "adjust", "final")
 
 
@@ -45,8 +45,9 @@ def one(variant: str, overrides: list[str], folder: Path) -> None:
     started = time.perf_counter()
     report = caresim.plan(config, progress=False)
     seconds = time.perf_counter() - started
-    for name in TABLES:
-        report.tables()[name].to_parquet(folder / f"{name}.parquet")
+    tables = report.tables()
+    for name in TABLES:  # a table the plan did not make (no targeting) is written empty
+        (tables[name] if tables[name] is not None else pd.DataFrame()).to_parquet(folder / f"{name}.parquet")
     timings = {"total": seconds, **report.phase_seconds}
     (folder / "timings.json").write_text(json.dumps(timings))
 

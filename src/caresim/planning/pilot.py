@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from caresim.config.schema import CareConfig
 from caresim.engine.policy import CarePolicy
 from caresim.engine.record import RunRecord
-from caresim.executors import Pool, done_future, when_done
+from caresim.executors import Pool, done_future
 from caresim.lifecycle import GOOD, GRADES, POOR
 from caresim.planning.cache import RunCache, run_identity
 from caresim.planning.outcomes import Outcomes
@@ -137,16 +137,15 @@ def run_pilot(
         meanwhile()
     measured = []
     for sample, key, config, found, runs in samples:  # each measured as soon as its own runs are in
-        if found is None:
-            records = [run.result() for run in runs]
-            runs.clear()  # the records live on only in their measurement
-            found = pool.submit(measure_replication, config, programmes, records[0], records[1:])
-            when_done(found, lambda result, key=key: cache.put(key, result), with_result=True)
-        measured.append((sample, found))
+        parts = [found] if found is not None else _submit_measurement(pool, config, programmes, runs)
+        measured.append((sample, key, found is None, parts))
     frames: dict[str, list[pd.DataFrame]] = {name: [] for name in FRAMES}
     training: dict[str, list] = {}
-    for sample, future in measured:
-        done = dict(future.result())
+    for sample, key, new, parts in measured:
+        done = _joined_measurement([part.result() for part in parts])
+        if new:
+            cache.put(key, done)
+        done = dict(done)
         for programme, arms in done.pop("training", {}).items():
             training.setdefault(programme, []).append(arms)
         for name, frame in done.items():
@@ -165,16 +164,46 @@ def run_pilot(
     )
 
 
+def _submit_measurement(pool: Pool, config: CareConfig, programmes: tuple[str, ...], runs: list) -> list:
+    """Measure one replication as tasks once its runs are in: the effects, and the targeting (its uplift models
+    are most of the work) in one task per worker, each for a share of the programmes, so that the workers stay
+    evenly busy. Joined in programme order, the result does not depend on how it was split."""
+    records = [run.result() for run in runs]
+    runs.clear()  # the records live on only in their measurement
+    if not config.planner.targeting or not programmes:
+        return [pool.submit(measure_replication, config, programmes, records[0], records[1:])]
+    parts = [pool.submit(measure_replication, config, programmes, records[0], records[1:], False)]
+    for chunk in np.array_split(np.array(programmes, dtype=object), min(pool.n_workers, len(programmes))):
+        parts.append(pool.submit(measure_targeting, config, tuple(chunk), records[0], records[1:]))
+    return parts
+
+
+def _joined_measurement(parts: list[dict]) -> dict:
+    """One replication's measurement from its parts (the effects, then the targeting of each programme share)."""
+    done = {name: list(frame) for name, frame in parts[0].items() if name != "training"}
+    training = dict(parts[0].get("training", {}))
+    for part in parts[1:]:
+        for name in ("targeted", "qini"):
+            done[name] = done.get(name, []) + [frame for frame in part[name] if not frame.empty]
+        training.update(part["training"])
+    done["training"] = training
+    return done
+
+
 def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def measure_replication(
-    config: CareConfig, programmes: tuple[str, ...], twin_record: RunRecord, records: list[RunRecord]
+    config: CareConfig,
+    programmes: tuple[str, ...],
+    twin_record: RunRecord,
+    records: list[RunRecord],
+    targeting: bool = True,
 ) -> dict:
     """One pilot replication measured: its no-care twin's record and one record per coverage level (in
     ``coverage_levels`` order). Uplift models learn on one thread, so that the result is the same on any
-    worker of any pool."""
+    worker of any pool. ``targeting`` False: leave the targeting out (``measure_targeting`` does it)."""
     settings = config.planner.pilot
     frames: dict[str, list] = {name: [] for name in FRAMES}
     lifetime = remaining_lifetime(twin_record, settings.months_after_horizon)
@@ -189,9 +218,27 @@ def measure_replication(
         frames["overlaps"].append(measured.overlaps(programmes).assign(level=level))
         frames["profile"].append(_contact_profile(record, programmes))
         runs.append((level, measured))
-    if config.planner.targeting:
+    if config.planner.targeting and targeting:
         with threadpool_limits(limits=1):
             _targeting(config, programmes, runs, frames)
+    return frames
+
+
+def measure_targeting(
+    config: CareConfig, programmes: tuple[str, ...], twin_record: RunRecord, records: list[RunRecord]
+) -> dict:
+    """The targeting part of ``measure_replication`` for ``programmes``: each rule's gains and the uplift
+    models' Qini and training arms."""
+    settings = config.planner.pilot
+    lifetime = remaining_lifetime(twin_record, settings.months_after_horizon)
+    twin = Outcomes.of(twin_record, lifetime) if settings.paired else None
+    runs = [
+        (level, _Measured(record, Outcomes.of(record, lifetime), twin))
+        for level, record in zip(settings.coverage_levels, records, strict=True)
+    ]
+    frames: dict[str, list] = {"targeted": [], "qini": []}
+    with threadpool_limits(limits=1):
+        _targeting(config, programmes, runs, frames)
     return frames
 
 
