@@ -6,7 +6,7 @@ scenario from scratch (no run cache) in a fresh process, so that worker start-up
 user pays it; the script then checks that every variant wrote the same tables and prints the times by phase
 and the ratios. The machine may be shared and noisy: compare the ratios of one run.
 
-    .venv/bin/python benchmarks/bench_plan.py                 # the default scenario: several minutes
+    .venv/bin/python benchmarks/bench_plan.py                 # the default scenario: about 4 minutes
     .venv/bin/python benchmarks/bench_plan.py --quick         # a smoke run: 12 months at scale 80
     .venv/bin/python benchmarks/bench_plan.py --variants sequential local
 """

@@ -167,11 +167,16 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         pilot = run_pilot(configs, tick, cache, pool, meanwhile)
         phases["pilot"] = time.perf_counter() - started
         bar.set_postfix_str("optimise and verify")
-        models = final_models(pilot.training, config.run.seed, config.uplift.learner)
+        models = final_models(pilot.training, config.run.seed, config.uplift.learner, pool)
         models_key = hashlib.sha256(pickle.dumps(models)).hexdigest()[:16] if models else ""
         verifier.use_models(models, models_key)
         final.use_models(models, models_key)
-        rounds, chosen, excluded = _adjust(pilot, config, verifier, extras)
+
+        def practice_meanwhile() -> None:  # today's practice depends on no plan: into workers the rounds leave
+            if final.twins_done():  # idle, once its no-care twins are in (its runs are queued with them)
+                final.submit(practice, when_idle=True)
+
+        rounds, chosen, excluded = _adjust(pilot, config, verifier, extras, practice_meanwhile)
         phases["adjust"] = time.perf_counter() - started - sum(phases.values())
         problem = planning_problem(pilot, config, excluded, extra_constraints=extras)
         comparison = predicted = simulated = None
@@ -248,14 +253,16 @@ def _solve(
 
 
 def _adjust(
-    pilot: PilotResult, config: CareConfig, verifier: Verifier, extras: tuple
+    pilot: PilotResult, config: CareConfig, verifier: Verifier, extras: tuple, meanwhile: Callable[[], None]
 ) -> tuple[list[dict[str, object]], Plan, Excluded]:
     """The adjustment loop: plan, simulate, drop the options that failed, plan again. Returns the rounds, the
-    last plan that could be made, and the options excluded for it."""
+    last plan that could be made, and the options excluded for it. ``meanwhile`` is called as each round
+    starts (to queue independent work)."""
     excluded: Excluded = frozenset()
     rounds: list[dict[str, object]] = []
     chosen, chosen_excluded = None, excluded
     for round_no in range(config.planner.adjust.max_rounds + 1):
+        meanwhile()
         result, problem = _solve(pilot, config, excluded, None, extras)
         record: dict[str, object] = {"round": round_no, "status": result.status, "excluded": sorted(excluded)}
         record["failed"] = []

@@ -24,9 +24,11 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from caresim.engine.policy import RANDOM, TARGETS, in_target
 from caresim.engine.record import RunRecord
+from caresim.executors import Pool
 from caresim.planning.uplift import UpliftModel, fit_uplift, qini
 from caresim.results.contrast import contrast
 from caresim.results.intervals import joint_level, z_value
@@ -203,20 +205,33 @@ def share_assigned(entry: object, holdout: float) -> float:
 
 
 def final_models(
-    records: Mapping[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]], seed: int, learner: str = "x"
+    records: Mapping[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    seed: int,
+    learner: str = "x",
+    pool: Pool | None = None,
 ) -> dict[str, UpliftModel]:
     """One uplift model per programme, trained on all the pilot's randomised arms of it (for verification
-    runs, which use seeds the pilot never saw)."""
-    models = {}
+    runs, which use seeds the pilot never saw); each fitted as a task of ``pool`` (default: here, in turn)."""
+    pool = pool or Pool()
+    fits = {}
     for programme, parts in records.items():
         features = np.hstack([part[0] for part in parts])
         treated = np.concatenate([part[1] for part in parts])
         retained = np.concatenate([part[2] for part in parts])
-        try:
-            models[programme] = fit_uplift(programme, features, treated, retained, learner, seed)
-        except ValueError:
-            continue
-    return models
+        fits[programme] = pool.submit(fitted_or_none, programme, features, treated, retained, learner, seed)
+    models = {programme: fit.result() for programme, fit in fits.items()}
+    return {programme: model for programme, model in models.items() if model is not None}
+
+
+def fitted_or_none(
+    programme: str, features: np.ndarray, treated: np.ndarray, retained: np.ndarray, learner: str, seed: int
+) -> UpliftModel | None:
+    """``fit_uplift`` on one thread (the same model on any worker), or None when the arms are too small."""
+    try:
+        with threadpool_limits(limits=1):
+            return fit_uplift(programme, features, treated, retained, learner, seed)
+    except ValueError:
+        return None
 
 
 __all__ = [

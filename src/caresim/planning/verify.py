@@ -139,8 +139,14 @@ class Verifier:
             for replication in range(self.n_replications):
                 self._twin(scenario, replication, when_idle)
 
-    def submit(self, coverage: Coverage) -> None:
-        """Queue the runs of a policy in every scenario × replication (once per policy)."""
+    def twins_done(self) -> bool:
+        """Whether every no-care run is submitted and finished (so a policy's runs can be queued at once)."""
+        expected = len(self.configs) * self.n_replications
+        return len(self._twins) == expected and all(twin.done() for twin in self._twins.values())
+
+    def submit(self, coverage: Coverage, when_idle: bool = False) -> None:
+        """Queue the runs of a policy in every scenario × replication (once per policy); ``when_idle``: only
+        into idle workers."""
         key = _key(coverage)
         if key in self._runs:
             return
@@ -155,7 +161,8 @@ class Verifier:
                 sample = {"scenario": config.scenario, "replication": replication, "seed": config.run.seed}
                 parts = ("policy", run_identity(config), key, self.cap_months, models)
                 twin = self._twin(scenario, replication).result()
-                runs.append((sample, self._submit(parts, policy_run, config, mapping, scorers, twin)))
+                run = self._submit(parts, policy_run, config, mapping, scorers, twin, when_idle=when_idle)
+                runs.append((sample, run))
         self._runs[key] = runs
 
     def runs(self, coverage: Coverage) -> list[dict[str, object]]:
