@@ -14,11 +14,22 @@ from caresim.files import EXIT_INTERRUPTED, INTERRUPTED
 QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
+def _interrupted_before_main(signum: int, frame: object) -> None:
+    """Ctrl-C between loading this module and ``main``'s guard: nothing has started, so just end in one line."""
+    print(INTERRUPTED, file=sys.stderr)
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+# Installed as this module loads, so no instant is left in which an interrupt would print a traceback.
+signal.signal(signal.SIGINT, _interrupted_before_main)
+
+
 def main() -> None:
     """Load the command line (``caresim.cli``) and run it; an interrupt anywhere ends in one line."""
-    warnings = os.environ.get("PYTHONWARNINGS")
-    os.environ["PYTHONWARNINGS"] = f"{warnings},{QUIET_TRACKER}" if warnings else QUIET_TRACKER
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here, Ctrl-C is a KeyboardInterrupt
+        warnings = os.environ.get("PYTHONWARNINGS")
+        os.environ["PYTHONWARNINGS"] = f"{warnings},{QUIET_TRACKER}" if warnings else QUIET_TRACKER
         from caresim.cli import main as run_command_line
 
         run_command_line()
