@@ -37,7 +37,7 @@ from caresim.planning.pilot import PilotResult, run_pilot
 from caresim.planning.report import PlanReport, allocation_table, frontier_budgets
 from caresim.planning.responses import estimates, overlap_estimates, planning_problem, unplannable
 from caresim.planning.targeting import final_models, plan_policy, share_assigned, with_rule
-from caresim.planning.verify import Verifier, compare
+from caresim.planning.verify import Verifier, compare, targets_by_uplift
 
 MIN_SIMULATED_PER_SEGMENT = 10
 Excluded = frozenset[tuple[str, str]]
@@ -172,9 +172,11 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         verifier.use_models(models, models_key)
         final.use_models(models, models_key)
 
-        def practice_meanwhile() -> None:  # today's practice depends on no plan: into workers the rounds leave
-            if final.twins_done():  # idle, once its no-care twins are in (its runs are queued with them)
+        def practice_meanwhile() -> None:  # today's practice and no care depend on no plan: into workers the
+            if final.twins_done():  # rounds leave idle, once the no-care twins are in (runs are queued with them)
                 final.submit(practice, when_idle=True)
+                if "no_care" in config.planner.verify.baselines:
+                    final.submit({}, when_idle=True)
 
         rounds, chosen, excluded = _adjust(pilot, config, verifier, extras, practice_meanwhile)
         phases["adjust"] = time.perf_counter() - started - sum(phases.values())
@@ -194,7 +196,9 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
                 **_rule_variants(config, problem.options, coverage, models),
             }
             predicted = _predicted_table(problem, shares_only)
-            for policy in policies.values():  # all queued first, so that every worker has work
+            # all queued first, so that every worker has work; the longest runs first, so that none is left
+            # running alone at the end
+            for policy in sorted(policies.values(), key=targets_by_uplift, reverse=True):
                 final.submit(policy)
             simulated = pd.concat([final.totals(name, c) for name, c in policies.items()], ignore_index=True)
             comparison = compare(simulated, predicted, reference="plan", alpha=config.planner.cvar_alpha)

@@ -42,6 +42,13 @@ def _entry(entry: object) -> tuple[float, str]:
     return float(entry), "random"
 
 
+def targets_by_uplift(coverage: Coverage) -> bool:
+    """Whether any option of ``coverage`` is targeted by uplift: its runs score subscribers with a model, and
+    take about twice as long as others."""
+    entries = (_entry(entry) for shares in coverage.values() for entry in shares.values())
+    return any(share > 0 and rule == "uplift" for share, rule in entries)
+
+
 def _key(coverage: Coverage) -> tuple:
     rows = []
     for p, shares in coverage.items():
