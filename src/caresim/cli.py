@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import hydra
@@ -44,6 +43,7 @@ from caresim.config.loading import (
 from caresim.config.schema import CareConfig
 from caresim.files import EXIT_INTERRUPTED, INTERRUPTED, unwritable
 from caresim.results.manifest import ADDED_VARIABLE, TYPED_VARIABLE
+from caresim.results.run import run_folder
 from caresim.sweeps.sweep import POINTS_VARIABLE, clear_leftovers, is_finished, point_name, sweep_id
 
 EXIT_BAD_INPUT = 2
@@ -53,17 +53,6 @@ LAUNCHERS = ("basic", "joblib", "ray")
 def _fail(message: str) -> None:
     print(f"caresim: {message}", file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT)
-
-
-def run_folder(output_dir: str, scenario: str, seed: int, suffix: str = "") -> Path:
-    """A fresh folder name for one run: ``<output_dir>/<scenario>/<time>-seed<seed><suffix>``."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(output_dir) / scenario / f"{stamp}-seed{seed}{suffix}"
-    folder, n = base, 1
-    while folder.exists():
-        n += 1
-        folder = base.with_name(f"{base.name}-{n}")
-    return folder
 
 
 def _task(cfg: DictConfig) -> None:

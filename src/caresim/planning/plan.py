@@ -128,11 +128,17 @@ def todays_practice(config: CareConfig) -> dict[str, dict[str, object]]:
     return {programme: shares for programme, shares in practice.items() if shares}
 
 
-def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Sequence[Callable] = ()) -> PlanReport:
+def plan(
+    config: CareConfig,
+    progress: bool | None = None,
+    extra_constraints: Sequence[Callable] = (),
+    on_run: Callable[[int, int], None] | None = None,
+) -> PlanReport:
     """Plan the care mix for ``config`` and check it by simulation; see the module docstring.
 
     ``extra_constraints`` are functions ``f(model, problem)`` adding named Pyomo constraints to the model
     (see ``caresim.optimize.build``); they apply to every plan made here, the frontier's included.
+    ``on_run(finished, total)`` is called as each simulation run is in (from the thread that collects it).
     """
     started = time.perf_counter()
     configs = scenario_configs(config)
@@ -153,6 +159,8 @@ def plan(config: CareConfig, progress: bool | None = None, extra_constraints: Se
         def tick() -> None:  # called from the threads that collect finished tasks
             with lock:
                 bar.update(1)
+                if on_run is not None:
+                    on_run(min(bar.n, total), total)
 
         checked = [with_scenario(config, n) for n in config.planner.verify.scenarios] or configs
         verified = [with_contact_policy(c) for c in checked]

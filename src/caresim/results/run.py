@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -97,4 +98,15 @@ def write_folder(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return folder
+
+
+def run_folder(output_dir: str, scenario: str, seed: int, suffix: str = "") -> Path:
+    """A fresh folder name for one run: ``<output_dir>/<scenario>/<time>-seed<seed><suffix>``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(output_dir) / scenario / f"{stamp}-seed{seed}{suffix}"
+    folder, n = base, 1
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
     return folder

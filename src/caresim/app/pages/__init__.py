@@ -1,0 +1,1 @@
+"""The workbench pages, one module each: ``PATH``, ``TITLE``, ``layout(workbench)``, ``register(app, workbench)``."""
