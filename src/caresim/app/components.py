@@ -32,16 +32,9 @@ def number_field(prefix: str, key: str, value: Any, label: str | None = None) ->
             id=field_id, options=list(parameter.choices), value=value, clearable=False, className="control"
         )
     else:
-        control = dcc.Input(
-            id=field_id,
-            type="number",
-            value=value,
-            min=parameter.minimum,
-            max=parameter.maximum,
-            step=parameter.step,
-            debounce=True,
-            className="control",
-        )
+        # no min/max/step on the input: the browser would blank a value out of range, and the user would not see
+        # the CLI's message naming the key and what is allowed (the help line below gives the range)
+        control = dcc.Input(id=field_id, type="number", value=value, step="any", debounce=True, className="control")
     help_text = f"{parameter.description}; {parameter.range_text}" if parameter.description else parameter.range_text
     return html.Div(
         [

@@ -29,6 +29,7 @@ class Parameter:
     minimum: float | None = None  # inclusive
     maximum: float | None = None  # inclusive
     above: float | None = None  # exclusive lower bound
+    below: float | None = None  # exclusive upper bound
     choices: tuple[str, ...] = ()
     optional: bool = False
 
@@ -40,15 +41,10 @@ class Parameter:
         low = f"≥ {self.minimum:g}" if self.minimum is not None else ""
         low = f"> {self.above:g}" if self.above is not None else low
         high = f"≤ {self.maximum:g}" if self.maximum is not None else ""
+        high = f"< {self.below:g}" if self.below is not None else high
         words = {"int": "a whole number", "float": "a number", "bool": "yes or no"}.get(self.kind, "text")
         bounds = ", ".join(b for b in (low, high) if b)
         return f"{words}{' ' + bounds if bounds else ''}{', or empty' if self.optional else ''}"
-
-    @property
-    def step(self) -> float | str:
-        if self.kind == "int":
-            return 1
-        return "any"
 
 
 def _unwrap(annotation: Any) -> tuple[Any, list[Any], bool]:
@@ -94,7 +90,7 @@ def describe(key: str, model: type[BaseModel] = CareConfig) -> Parameter:
     description = (info.description or "") if info is not None else ""
     bounds: dict[str, float] = {}
     for item in metadata:
-        for name, attribute in (("minimum", "ge"), ("maximum", "le"), ("above", "gt")):
+        for name, attribute in (("minimum", "ge"), ("maximum", "le"), ("above", "gt"), ("below", "lt")):
             value = getattr(item, attribute, None)
             if value is not None and isinstance(item, annotated_types.BaseMetadata):
                 bounds[name] = float(value)

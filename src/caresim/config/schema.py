@@ -422,8 +422,8 @@ class Programme(Strict):
 class Run(Strict):
     """How one run is executed and where it writes."""
 
-    seed: Annotated[int, Field(ge=0)] = 20261123
-    n_months: Annotated[int, Field(ge=1, le=600)] = 36
+    seed: Annotated[int, Field(ge=0)] = Field(20261123, description="the seed every random stream is drawn from")
+    n_months: Annotated[int, Field(ge=1, le=600)] = Field(36, description="months simulated (the horizon)")
     scale: Annotated[float, Field(ge=1.0)] = Field(
         20.0, description="real subscribers each simulated subscriber stands for (at least 1)"
     )
