@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["CARESIM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="caresim-test-conf-")
 atexit.register(shutil.rmtree, os.environ["CARESIM_CONFIG_DIR"], ignore_errors=True)
 TOOL_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".import_linter_cache"}
+# test artefacts (the workbench's screenshots, tests/app/conftest.py) are meant to land in the checkout
+TOOL_FOLDERS |= {"test-artifacts", "test-results"}
 
 # Property-based tests (tests/test_properties.py): a fast profile by default, 1,000 cases in the slow tier
 # (or anywhere with HYPOTHESIS_PROFILE=ci). Derandomised, and no example database in the checkout: a run is

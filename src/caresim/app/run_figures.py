@@ -156,7 +156,8 @@ def evaluation_table(runs: Runs) -> pd.DataFrame:
     """Each evaluated option's verdict against its control group, with its effects as "estimate [low, high]"."""
     frames = []
     for run, programmes in runs.items():
-        table = programmes[programmes["assigned"] > 0].copy()
+        table = programmes[programmes["assigned"] > 0]
+        table = table.iloc[np.argsort(~(table["control"] > 0).to_numpy(), kind="stable")]  # judged ones first
         if table.empty:
             continue
         shown = pd.DataFrame({"run": run} if len(runs) > 1 else {}, index=table.index)
