@@ -121,6 +121,13 @@ class CareModel(mesa.Model):
     """A subscriber base moving through the care lifecycle under a care policy.
 
     ``agent_rules`` give selected subscribers behaviour of their own (see ``caresim.engine.agents``).
+
+    ``run()`` runs every month; ``advance(n)`` closes ``n`` more months and returns the number closed so far,
+    for interactive stepping. Both drive the same SimPy month process (started on first use) one SimPy event
+    at a time in SimPy's order, so advancing month by month to the end leaves exactly the record ``run()``
+    does, and ``run()`` after ``advance`` finishes the same run. After ``advance`` returns k < ``n_months``,
+    month k is already open (its arrivals, usage events and reports drawn: the month process opens the next
+    month as soon as it closes one); what a close changes (stages, grades, churn) is as of month k - 1's close.
     """
 
     def __init__(self, config: CareConfig, policy: CarePolicy, agent_rules: tuple[AgentRule, ...] = ()) -> None:
@@ -133,6 +140,7 @@ class CareModel(mesa.Model):
         check_rules(self.agent_rules, self.world.segments.names)  # when built, not at the first close
         self.subscribers = SubscriberViews(self)
         self.month = 0
+        self._clock: simpy.Process | None = None  # the month process, once run or advance starts it
         self._spawn_initial_base()
 
     # the world's parts, read-only from outside the engine's steps
@@ -202,11 +210,32 @@ class CareModel(mesa.Model):
         self._record_month_end(month)
         decay_boosts(world)
 
+    def _month_process(self, on_month: Callable[[int], None] | None = None) -> simpy.Process:
+        """The SimPy process that walks the months, started on first use (``on_month`` is that first use's)."""
+        if self._clock is None:
+            self._clock = self.env.process(self._months(on_month))
+        return self._clock
+
     def run(self, on_month: Callable[[int], None] | None = None) -> RunRecord:
-        """Run every month of the scenario on the SimPy clock and return the run's record."""
-        months = self.env.process(self._months(on_month))
-        self.env.run(until=months)
+        """Run every month of the scenario (the rest of them after ``advance``) on the SimPy clock and return
+        the run's record."""
+        self.env.run(until=self._month_process(on_month))
         return self.record()
+
+    def advance(self, n_months: int = 1) -> int:
+        """Close ``n_months`` more months (fewer at the end of the run) on the SimPy clock; the months closed.
+
+        Steps the SimPy environment one event at a time (``env.step``, as ``env.run`` does) until Mesa has
+        counted that many more closes; ``run.n_months`` is the most. ``advance(0)`` changes nothing.
+        """
+        if n_months < 0:
+            raise ValueError(f"advance: n_months must be >= 0, got {n_months}")
+        target = min(self.steps + n_months, self.config.run.n_months)
+        if self.steps < target:
+            self._month_process()
+            while self.steps < target:  # the month process always has an event pending until it ends
+                self.env.step()
+        return self.steps
 
     def record(self) -> RunRecord:
         """The read-only record of the run so far (what tables, evaluation and planner read)."""
