@@ -107,16 +107,6 @@ def check_sample_size(value: object) -> str | None:
     return f"sample size: a whole number from {SAMPLE_MIN} to {SAMPLE_MAX}, got {value!r}"
 
 
-def checked_field(key: str, value: Any) -> html.Div:
-    """``number_field`` without the browser's own range and step checks: with them, Dash sends an out-of-range
-    value (scale 0) as empty, and the field would say "not a valid number" instead of the CLI's message for 0.
-    The range stays in the help line; the config's check gives the message."""
-    div = number_field("agents", key, value)
-    control = div.children[1]
-    control.min, control.max, control.step = None, None, "any"
-    return div
-
-
 def _empty_figure(text: str, height: int) -> go.Figure:
     figure = go.Figure()
     figure.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 14})
@@ -173,8 +163,8 @@ def layout(workbench: Workbench) -> html.Div:
                                 ],
                                 className="field",
                             ),
-                            checked_field("run.scale", config.run.scale),
-                            checked_field("run.seed", config.run.seed),
+                            number_field("agents", "run.scale", config.run.scale),
+                            number_field("agents", "run.seed", config.run.seed),
                             html.Div(
                                 [
                                     html.Label("sample size"),
