@@ -127,7 +127,9 @@ def test_tiny_plan_runs_resumes_exports_and_reproduces(workbench: Workbench, pag
     expect(page.locator("#plan-export-message")).to_have_text(re.compile(r"^name: lowercase letters"))
     page.locator("#plan-export-name").fill("plan_browser")
     page.locator("#plan-export").click()
-    expect(page.locator("#plan-export-message")).to_contain_text("caresim policy=plan_browser")
+    expect(page.locator("#plan-export-message")).to_contain_text(
+        "caresim scenario=baseline policy=plan_browser run.n_months=4 run.scale=400"
+    )
     screenshot(page, "plan")
     written = workbench.config_dir / "policy" / "plan_browser.yaml"
     policy = yaml.safe_load(written.read_text(encoding="utf-8"))

@@ -185,8 +185,10 @@ def test_defaults_come_from_the_scenario():
 def test_exported_policy_runs_as_a_config_group(tmp_path, monkeypatch):
     monkeypatch.setenv("CARESIM_CONFIG_DIR", str(tmp_path))
     status = {"status": "optimal", "objective": "net_value", "budget": 300000.0, "policy": POLICY}
-    path, message = page.export_policy(status, "plan_test", source="20260101-plan")
-    assert path == tmp_path / "policy" / "plan_test.yaml" and "caresim policy=plan_test" in message
+    overrides = ("planner.budget=300000", "run.n_months=4", "run.scale=400")
+    path, message = page.export_policy(status, "plan_test", False, "20260101-plan", "baseline", overrides)
+    assert path == tmp_path / "policy" / "plan_test.yaml"
+    assert message.endswith("caresim scenario=baseline policy=plan_test run.n_months=4 run.scale=400")
     assert yaml.safe_load(path.read_text(encoding="utf-8")) == POLICY
     config = caresim.load_config("baseline", ["policy=plan_test"])
     assert {name: _dumped(entry) for name, entry in config.policy.items()} == POLICY
@@ -217,6 +219,8 @@ def test_an_existing_policy_is_kept_unless_overwrite(tmp_path, monkeypatch):
     assert existing.read_text(encoding="utf-8") == "usage_reminder: 1.0\n"
     path, _ = page.export_policy({"status": "optimal", "policy": POLICY}, "mine", overwrite=True)
     assert path == existing and yaml.safe_load(existing.read_text(encoding="utf-8")) == POLICY
+    _, message = page.export_policy({"status": "optimal", "policy": POLICY}, "cut", scenario="budget_cut")
+    assert "scenario budget_cut sets policy shares of its own" in message and "\n" not in message
     path, message = page.export_policy({"status": "infeasible", "policy": {}}, "other")
     assert path is None and message == "this plan has no policy to export (status infeasible)"
 

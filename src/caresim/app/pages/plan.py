@@ -171,11 +171,17 @@ def check_policy_name(name: object) -> str | None:
 
 
 def export_policy(
-    status: dict[str, Any], name: object, overwrite: bool = False, source: str = ""
+    status: dict[str, Any],
+    name: object,
+    overwrite: bool = False,
+    source: str = "",
+    scenario: str | None = None,
+    overrides: tuple[str, ...] = (),
 ) -> tuple[Path | None, str]:
     """Write the plan's policy to ``<user config folder>/policy/<name>.yaml`` (atomically). Returns the path and
-    a line saying how to use it, or None and the one-line reason it was refused."""
-    from caresim.config.loading import user_conf_dir
+    the command that simulates it in the plan's market (``scenario``, the ``run.*`` of ``overrides``), or None and
+    the one-line reason it was refused."""
+    from caresim.config.loading import read_scenario, user_conf_dir
     from caresim.files import write_file_atomic
 
     problem = check_policy_name(name)
@@ -190,7 +196,14 @@ def export_policy(
         write_file_atomic(path, policy_yaml(status, source).encode())
     except OSError as error:
         return None, f"cannot write {path}: {error.strerror or error}"
-    return path, f"written to {path}: simulate it with caresim policy={name}"
+    market = [f"scenario={scenario}"] if scenario else []
+    command = " ".join(["caresim", *market, f"policy={name}", *(o for o in overrides if o.startswith("run."))])
+    message = f"written to {path}: simulate it with {command}"
+    if scenario and read_scenario(scenario)["overrides"].get("policy"):
+        message += (
+            f" (scenario {scenario} sets policy shares of its own over the file's: simulate with caresim.simulate)"
+        )
+    return path, message
 
 
 # ------------------------------------------------------------------ the plan's folder
@@ -581,7 +594,10 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         read = _read(folder, ())
         if isinstance(read, str):
             return read
-        _, message = export_policy(read[0], name, bool(overwrite), source=folder.name)
+        spec = workbench.jobs.spec(session_of(session), str(done["job"]))  # plan_folder found it
+        _, message = export_policy(
+            read[0], name, bool(overwrite), folder.name, spec.scenario or DEFAULT_SCENARIO, spec.overrides
+        )
         return message
 
     @app.callback(
