@@ -29,11 +29,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = START_SECONDS) -> float:
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = START_SECONDS) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"the workbench exited with {process.returncode}: {process.stderr.read()}")
+            raise RuntimeError(f"the workbench exited with {process.returncode}: {log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -49,6 +49,7 @@ class Workbench:
     def __init__(self, url: str, output_root: Path, config_dir: Path, process: subprocess.Popen, seconds: float):
         self.url, self.output_root, self.config_dir, self.process = url, output_root, config_dir, process
         self.start_seconds = seconds
+        self.log = output_root.parent / "server.log"
 
 
 def start_workbench(folder: Path, *extra: str) -> Workbench:
@@ -67,14 +68,15 @@ def start_workbench(folder: Path, *extra: str) -> Workbench:
         "--output-root",
         str(output_root),
     ]
-    process = subprocess.Popen(
-        [*command, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
+    log = folder / "server.log"  # a file, not a pipe: an unread pipe fills with request lines and blocks the server
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*command, *extra], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        seconds = _wait_until_up(
-            url + "/" + ("?token=" + extra[extra.index("--token") + 1] if "--token" in extra else ""), process
-        )
+        query = f"?token={extra[extra.index('--token') + 1]}" if "--token" in extra else ""
+        seconds = _wait_until_up(f"{url}/{query}", process, log)
     except BaseException:
         stop_workbench(process)
         raise

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
-from typing import IO
 
 import pandas as pd
 import pytest
@@ -29,21 +26,6 @@ TINY = {
     "planner.adjust.max_rounds": "0",
     "planner.budget": "20000",
 }
-
-
-def _drain(stream: IO[str] | None, lines: list[str]) -> None:
-    for line in stream or ():
-        lines.append(line)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def server_log(workbench: Workbench) -> Iterator[list[str]]:
-    """The server's output, read as it comes: the fixture pipes it and nobody else reads it, so the ~170-byte log
-    line of every poll would fill the pipe (64 kB) within a minute or two of polling and block the server."""
-    lines: list[str] = []
-    for stream in (workbench.process.stdout, workbench.process.stderr):
-        threading.Thread(target=_drain, args=(stream, lines), daemon=True).start()
-    yield lines
 
 
 def field(page: Page, key: str):

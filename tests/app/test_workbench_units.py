@@ -152,8 +152,10 @@ def test_saved_policy_is_read_back_by_the_cli_config(tmp_path: Path, monkeypatch
         save_policy("my_mix", mix)
     save_policy("my_mix", {"loyalty_reward": {"low_flex": 1.0}}, overwrite=True)
     assert yaml.safe_load(path.read_text()) == {"loyalty_reward": {"low_flex": 1.0}}
-    with pytest.raises(ConfigError, match="policy name"):
+    with pytest.raises(ConfigError, match="^name: lowercase"):
         save_policy("../evil", mix)
+    with pytest.raises(ConfigError, match="caresim's own policies"):  # conf/policy/default.yaml would win
+        save_policy("default", mix)
 
 
 def test_grid_round_trip_keeps_targeting_rules() -> None:

@@ -23,24 +23,37 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 Mix = Mapping[str, Mapping[str, Any]]
 
 
-def policy_path(name: str) -> Path:
+def own_policy_names() -> set[str]:
+    """caresim's own policy options (``conf/policy``): a user file of the same name would never be used."""
+    from caresim.config.loading import conf_dir
+
+    return {path.stem for path in (conf_dir() / "policy").glob("*.yaml")}
+
+
+def policy_path(name: object) -> Path:
     """Where policy ``name`` is saved (the user's config folder; caresim's own ``conf/`` is never written)."""
     from caresim.config.loading import user_conf_dir
 
-    if not NAME.match(name or ""):
-        raise ConfigError(f"policy name: lower-case letters, digits and _ , starting with a letter; got {name!r}")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ConfigError(f"name: lowercase letters, digits and _, starting with a letter (got {name!r})")
+    if name in own_policy_names():
+        raise ConfigError(f"name: '{name}' is one of caresim's own policies; choose another name")
     return user_conf_dir() / "policy" / f"{name}.yaml"
 
 
-def save_policy(name: str, mix: Mix, overwrite: bool = False, note: str = "") -> Path:
-    """Write ``mix`` as policy ``name`` (whole or not at all); an existing file is kept unless ``overwrite``."""
+def save_policy(name: object, mix: Mix, overwrite: bool = False, note: str = "") -> Path:
+    """Write ``mix`` as policy ``name`` (whole or not at all); an existing file is kept unless ``overwrite``.
+    ``note`` becomes the file's comment lines."""
     path = policy_path(name)
     if path.exists() and not overwrite:
-        raise ConfigError(f"policy name: {path} exists; choose another name or allow overwriting")
+        raise ConfigError(f"policy '{name}' exists ({path}); tick 'overwrite' to replace it")
     kept = {p: dict(shares) for p, shares in mix.items() if any(_share(v) > 0 for v in shares.values())}
-    header = f"# {note}\n" if note else ""
+    header = "".join(f"# {line}\n" for line in note.splitlines())
     text = header + yaml.safe_dump(kept, sort_keys=False, default_flow_style=None)
-    return write_file_atomic(path, text.encode("utf-8"))
+    try:
+        return write_file_atomic(path, text.encode("utf-8"))
+    except OSError as error:
+        raise ConfigError(f"name: cannot write {path}: {error.strerror or error}") from None
 
 
 def _share(entry: Any) -> float:

@@ -10,7 +10,6 @@ resumes from the planner's run cache. The plan's policy exports as YAML into the
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from caresim.app.context import NoSessionError, Workbench, session_of
 from caresim.app.fields import check, override
 from caresim.app.jobs import JobSpec
 from caresim.app.paths import safe_path
+from caresim.app.policies import NAME, policy_path, save_policy
 from caresim.config.errors import ConfigError
 
 PATH = "/plan"
@@ -56,7 +56,6 @@ FIELDS: tuple[tuple[str, str], ...] = (
 CHANNEL_PREFIX = "planner.channel_capacity."
 PROGRAMMES_KEY = "planner.programmes"
 RESUMABLE = ("cancelled", "interrupted", "failed")
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TABLES = ("plan", "binding", "comparison", "frontier", "rounds", "pilot_estimates")
 HIDDEN = {"display": "none"}
 
@@ -136,20 +135,18 @@ def _scenario_channels(scenario: str) -> set[str]:
 
 
 # ------------------------------------------------------------------ the policy export
-def policy_names_taken() -> set[str]:
-    """caresim's own policy options (``conf/policy``): a user file of the same name would never be used."""
-    from caresim.config.loading import conf_dir
-
-    return {path.stem for path in (conf_dir() / "policy").glob("*.yaml")}
+def policy_note(status: dict[str, Any], source: str = "") -> str:
+    """The comment lines of an exported plan's policy file."""
+    return (
+        f"caresim care policy: the plan{' ' + source if source else ''} (objective {status.get('objective')}, "
+        f"budget {status.get('budget')}, status {status.get('status')})\n"
+        "use: caresim policy=<this file's name>, or caresim.simulate(config, yaml.safe_load(<this file>))"
+    )
 
 
 def policy_yaml(status: dict[str, Any], source: str = "") -> str:
     """The plan's policy as a config-group file: ``{programme: {segment: share or {share, target}}}``."""
-    header = (
-        f"# caresim care policy: the plan{' ' + source if source else ''} (objective {status.get('objective')}, "
-        f"budget {status.get('budget')}, status {status.get('status')})\n"
-        "# use: caresim policy=<this file's name>, or caresim.simulate(config, yaml.safe_load(<this file>))\n"
-    )
+    header = "".join(f"# {line}\n" for line in policy_note(status, source).splitlines())
     return header + yaml.safe_dump(_plain(status.get("policy") or {}), sort_keys=False)
 
 
@@ -159,15 +156,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bool | str) or value is None:
         return value
     return float(value) if isinstance(value, float | int) else value
-
-
-def check_policy_name(name: object) -> str | None:
-    """None for a usable policy name, else the one-line reason."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        return f"name: lowercase letters, digits and _, starting with a letter (got {name!r})"
-    if name in policy_names_taken():
-        return f"name: '{name}' is one of caresim's own policies; choose another name"
-    return None
 
 
 def export_policy(
@@ -181,21 +169,18 @@ def export_policy(
     """Write the plan's policy to ``<user config folder>/policy/<name>.yaml`` (atomically). Returns the path and
     the command that simulates it in the plan's market (``scenario``, the ``run.*`` of ``overrides``), or None and
     the one-line reason it was refused."""
-    from caresim.config.loading import read_scenario, user_conf_dir
-    from caresim.files import write_file_atomic
+    from caresim.config.loading import read_scenario
 
-    problem = check_policy_name(name)
-    if problem:
-        return None, problem
     if not status.get("policy"):
+        try:
+            policy_path(name)  # a bad name is said first
+        except ConfigError as error:
+            return None, str(error)
         return None, f"this plan has no policy to export (status {status.get('status')})"
-    path = user_conf_dir() / "policy" / f"{name}.yaml"
-    if path.exists() and not overwrite:
-        return None, f"policy '{name}' exists ({path}); tick 'overwrite' to replace it"
     try:
-        write_file_atomic(path, policy_yaml(status, source).encode())
-    except OSError as error:
-        return None, f"cannot write {path}: {error.strerror or error}"
+        path = save_policy(name, _plain(status["policy"]), overwrite, note=policy_note(status, source))
+    except ConfigError as error:
+        return None, str(error)
     market = [f"scenario={scenario}"] if scenario else []
     command = " ".join(["caresim", *market, f"policy={name}", *(o for o in overrides if o.startswith("run."))])
     message = f"written to {path}: simulate it with {command}"
@@ -617,5 +602,5 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         read = _read(folder, ())
         if isinstance(read, str):
             return dash.no_update, read
-        filename = f"{name if check_policy_name(name) is None else 'plan_policy'}.yaml"
+        filename = f"{name if isinstance(name, str) and NAME.match(name) else 'plan_policy'}.yaml"
         return {"content": policy_yaml(read[0], folder.name), "filename": filename}, ""
