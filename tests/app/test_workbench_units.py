@@ -3,6 +3,7 @@ running, background jobs and the run figures."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ def root(tmp_path: Path) -> Path:
     (tmp_path / ".app" / "abc" / "spec.json").write_text("{}")
     (tmp_path.parent / "secret.txt").write_text("no")
     (tmp_path / "baseline" / "escape").symlink_to(tmp_path.parent / "secret.txt")
+    (tmp_path / "baseline" / "sessions").symlink_to(tmp_path / ".app")  # a link into the hidden folder
     return tmp_path
 
 
@@ -47,6 +49,7 @@ def root(tmp_path: Path) -> Path:
         "baseline\\run1\\kpis.csv",
         "",
         "baseline/run1/missing.csv",
+        "baseline/sessions/abc/spec.json",
     ],
 )
 def test_safe_path_refuses_what_leaves_the_root_or_is_hidden(root: Path, relative: str) -> None:
@@ -80,6 +83,13 @@ def test_files_route_serves_and_converts_tables(client) -> None:
     assert table.to_dict("list") == {"month": [0], "active": [5]}
 
 
+def test_only_loopback_host_names_are_served(client) -> None:
+    """A page elsewhere that points its own domain at 127.0.0.1 (DNS rebinding) sends its own Host."""
+    assert client.get("/", headers={"Host": "attacker.example:8050"}).status_code == 403
+    for host in ("127.0.0.1:8050", "localhost:8050", "[::1]:8050"):
+        assert client.get("/", headers={"Host": host}).status_code == 200
+
+
 def test_token_is_required_then_remembered(root: Path) -> None:
     from caresim.app.server import TOKEN_COOKIE, create_app
 
@@ -89,6 +99,7 @@ def test_token_is_required_then_remembered(root: Path) -> None:
     first = client.get("/?token=s3cret")
     assert first.status_code == 200 and TOKEN_COOKIE in first.headers.get("Set-Cookie", "")
     assert client.get("/files/baseline/run1/kpis.csv").status_code == 200  # the cookie now carries it
+    assert client.get("/files/baseline/run1/kpis.csv?token=wrong").status_code == 200  # the cookie still does
 
 
 @pytest.mark.parametrize(
@@ -134,6 +145,28 @@ def test_check_gives_the_cli_message_for_bad_input(tmp_path: Path) -> None:
     assert cli.stderr.strip() == f"caresim: {message}"
 
 
+@pytest.mark.parametrize(
+    ("scenario", "overrides", "key", "says"),
+    [
+        ("baseline", ["run.n_months=${oc.env:HOME}"], "run.n_months", "not a value this field takes"),
+        ("baseline", ["hydra.run.dir=/tmp/x"], "hydra.run.dir", "not a setting this page changes"),
+        ("baseline", ["description=x"], "description", "not a setting this page changes"),
+        ("../scenarios/baseline", [], "scenario", "unknown scenario"),
+        ("/etc/passwd", [], "scenario", "unknown scenario"),
+    ],
+)
+def test_check_refuses_what_a_crafted_request_could_send(scenario: str, overrides: list, key: str, says: str) -> None:
+    config, found, message = check(scenario, overrides, {"run.n_months", "run.scale"})
+    assert config is None and found == key and says in message and "/root" not in message
+
+
+def test_a_scenario_name_is_never_a_path() -> None:
+    from caresim.config.loading import read_scenario
+
+    with pytest.raises(ConfigError, match="unknown scenario"):
+        read_scenario("../scenarios/baseline")
+
+
 # ------------------------------------------------------------------ policy files and costs
 def test_saved_policy_is_read_back_by_the_cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import caresim
@@ -143,7 +176,7 @@ def test_saved_policy_is_read_back_by_the_cli_config(tmp_path: Path, monkeypatch
     mix = {"retention_offer": {"high_flex": {"share": 0.4, "target": "risk"}, "mid_flex": 0.25}, "loyalty_reward": {}}
     path = save_policy("my_mix", mix)
     assert path == tmp_path / "policy" / "my_mix.yaml"
-    assert yaml.safe_load(path.read_text()) == {"retention_offer": mix["retention_offer"]}
+    assert yaml.safe_load(path.read_text()) == mix  # as given: the file is the mapping
     config = caresim.load_config("baseline", ["policy=my_mix"])
     entries = resolve_policy(config, None).to_mapping()["retention_offer"]
     assert entries["high_flex"] == {"share": 0.4, "target": "risk"} and entries["mid_flex"] == 0.25
@@ -152,7 +185,7 @@ def test_saved_policy_is_read_back_by_the_cli_config(tmp_path: Path, monkeypatch
         save_policy("my_mix", mix)
     save_policy("my_mix", {"loyalty_reward": {"low_flex": 1.0}}, overwrite=True)
     assert yaml.safe_load(path.read_text()) == {"loyalty_reward": {"low_flex": 1.0}}
-    with pytest.raises(ConfigError, match="^name: lowercase"):
+    with pytest.raises(ConfigError, match=r"^name: lowercase"):
         save_policy("../evil", mix)
     with pytest.raises(ConfigError, match="caresim's own policies"):  # conf/policy/default.yaml would win
         save_policy("default", mix)
@@ -196,6 +229,10 @@ def test_mix_cost_by_hand() -> None:
     # free: 0.5 × (30 + 40) eligible × 2 contacts each = 70 contacts × 1 + 2 × 5
     assert table.loc["free", "contacts"] == pytest.approx(70.0)
     assert table.loc["free", "cost"] == pytest.approx(80.0)
+    # targeted by risk, a 0.2 holdout is kept from the care: 0.5 × 0.8 × 70 = 28 contacts, + 10 fixed
+    targeted = {"free": {"s1": {"share": 0.5, "target": "risk"}, "s2": {"share": 0.5, "target": "risk"}}}
+    table = mix_cost(targeted, reference, catalogue, n_months=2, holdout=0.2).set_index("programme")
+    assert table.loc["free", "contacts"] == pytest.approx(0.5 * 0.8 * (30 + 40 + 10 + 20) * 2.0)
     nothing = mix_cost({}, reference, catalogue, n_months=2)
     assert nothing["cost"].sum() == 0.0  # no coverage: no variable cost and no fixed cost
 
@@ -265,6 +302,12 @@ def test_a_running_job_whose_process_is_gone_reads_as_interrupted(tmp_path: Path
     dead.wait()
     jobs_module._write_status(tmp_path, JobStatus(state="running", pid=dead.pid))
     assert read_status(tmp_path).state == "interrupted"
+    me, started = os.getpid(), jobs_module.process_started(os.getpid())
+    jobs_module._write_status(tmp_path, JobStatus(state="running", pid=me, pid_started=started))
+    assert read_status(tmp_path).state == "running"
+    # the same pid given to a later process (after a reboot): not the job's
+    jobs_module._write_status(tmp_path, JobStatus(state="running", pid=me, pid_started=started - 1))
+    assert read_status(tmp_path).state == "interrupted"
 
 
 # ------------------------------------------------------------------ figures
@@ -279,6 +322,25 @@ def _kpis() -> pd.DataFrame:
             "satisfaction_mean": [0.5, 0.7, 0.4, 0.8],
         }
     )
+
+
+def test_pooled_ratios_use_their_own_denominators() -> None:
+    """First-contact resolution is over complaints, a wait over desk contacts, not over active subscribers."""
+    kpis = pd.DataFrame(
+        {
+            "month": [0, 0],
+            "segment": ["a", "b"],
+            "active": [100.0, 900.0],
+            "complaints": [50.0, 10.0],
+            "resolved_first_contact": [10.0, 9.0],
+            "first_contact_resolution": [0.2, 0.9],
+            "hotline_contacts": [30.0, 5.0],
+            "store_contacts": [10.0, 5.0],
+            "mean_wait_min": [8.0, 2.0],
+        }
+    )
+    assert pooled(kpis, "first_contact_resolution").iloc[0] == pytest.approx(19 / 60)
+    assert pooled(kpis, "mean_wait_min").iloc[0] == pytest.approx((8 * 40 + 2 * 10) / 50)
 
 
 def test_pooled_rates_by_hand() -> None:

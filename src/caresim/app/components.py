@@ -86,6 +86,7 @@ def register_job_panel(app: dash.Dash, workbench: Workbench, prefix: str) -> Non
         Output(f"{prefix}-tick", "disabled"),
         Output(f"{prefix}-cancel", "disabled"),
         Output(f"{prefix}-done", "data"),
+        Output(f"{prefix}-run", "disabled"),
         Input(f"{prefix}-tick", "n_intervals"),
         Input(f"{prefix}-job", "data"),
         State("session", "data"),
@@ -93,16 +94,16 @@ def register_job_panel(app: dash.Dash, workbench: Workbench, prefix: str) -> Non
     )
     def poll(_ticks: int | None, job: str | None, session: object, done: dict | None) -> tuple:
         if not job:
-            return "0", "1", "", True, True, dash.no_update
+            return "0", "1", "", True, True, dash.no_update, False
         try:
             status = workbench.jobs.status(session_of(session), job)
         except (NoSessionError, ValueError, OSError):
-            return "0", "1", "", True, True, dash.no_update
+            return "0", "1", "", True, True, dash.no_update, False
         total = max(status.total, 1)
         elapsed = (status.ended or time.time()) - status.started
         line = f"{status.state}: {status.message} ({status.done}/{status.total}, {elapsed:.0f} s)"
-        if not status.finished:
-            return str(status.done), str(total), line, False, False, dash.no_update
+        if not status.finished:  # one job of a page at a time: Run waits until this one ends
+            return str(status.done), str(total), line, False, False, dash.no_update, True
         result = {"job": job, "folder": status.folder, "state": status.state, "message": status.message}
         same = isinstance(done, dict) and done.get("job") == job and done.get("state") == status.state
         return (
@@ -112,6 +113,7 @@ def register_job_panel(app: dash.Dash, workbench: Workbench, prefix: str) -> Non
             True,
             True,
             (dash.no_update if same else result),
+            False,
         )
 
     @app.callback(

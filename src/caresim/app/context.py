@@ -15,12 +15,13 @@ class Workbench:
     output_root: Path
     jobs: Jobs
     token: str | None = None
+    local_only: bool = True  # bound to the loopback: requests must name it as their Host (no DNS rebinding)
 
     @classmethod
-    def at(cls, output_root: str | Path, token: str | None = None) -> Workbench:
+    def at(cls, output_root: str | Path, token: str | None = None, local_only: bool = True) -> Workbench:
         root = Path(output_root).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        return cls(output_root=root, jobs=Jobs(root), token=token)
+        return cls(output_root=root, jobs=Jobs(root), token=token, local_only=local_only)
 
 
 class NoSessionError(Exception):

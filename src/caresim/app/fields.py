@@ -7,6 +7,7 @@ the CLI's one-line message on bad input, with the key it names so that the page 
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -117,12 +118,41 @@ def override(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def check(scenario: str | None, overrides: list[str]) -> tuple[CareConfig | None, str | None, str | None]:
-    """``(config, None, None)``, or ``(None, key, message)`` with the CLI's one line for bad input."""
-    from caresim.config.loading import load_config
+#: what a field's value may look like on its way to the config: numbers, words, null/true/false, a list of
+#: names; never an interpolation (``${...}``) or anything else a crafted request could slip in
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.+\-\[\], ]*$")
 
+
+def refused(overrides: list[str], allowed: set[str]) -> tuple[str, str] | None:
+    """The key and one-line reason when an override is not one of the page's own fields or its value is not
+    plain data (a request can carry any id and value, not only what the page shows)."""
+    for item in overrides:
+        key, _, value = item.lstrip("~").partition("=")
+        if key not in allowed:
+            return key, f"{key}: not a setting this page changes"
+        if not SAFE_VALUE.match(value):
+            return key, f"{key}: not a value this field takes (got {value!r})"
+    return None
+
+
+def check(
+    scenario: str | None, overrides: list[str], allowed: set[str] | None = None
+) -> tuple[CareConfig | None, str | None, str | None]:
+    """``(config, None, None)``, or ``(None, key, message)`` with the CLI's one line for bad input. With
+    ``allowed``, only those keys may be set, to plain values; the scenario must be one of caresim's."""
+    from caresim.config.loading import available_scenarios, load_config
+
+    if allowed is not None:
+        problem = refused(overrides, allowed)
+        if problem:
+            return None, *problem
+        if scenario is not None and scenario not in available_scenarios():
+            return None, "scenario", f"scenario: unknown scenario '{scenario}'; available: {available_scenarios()}"
     try:
         return load_config(scenario, overrides), None, None
     except ConfigError as error:
         message = str(error)
         return None, message.split(":", 1)[0].strip(), message
+    except Exception as error:  # anything else the composition raises: one line, never a failed callback
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return None, None, f"cannot build the config: {text}"

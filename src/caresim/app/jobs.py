@@ -19,7 +19,7 @@ import signal
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +32,7 @@ SESSION_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 JOB_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$")
 APP_FOLDER = ".app"
 PROGRESS_EVERY_SECONDS = 0.2  # a child writes status.json at most this often while it works
+CANCEL_SECONDS = 10.0  # how long a cancelled job has to stop before it is killed
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class JobStatus:
     message: str = ""
     folder: str | None = None  # the run folder, relative to the output root, once written
     pid: int | None = None
+    pid_started: int | None = None  # the process's start time (clock ticks since boot): a reused pid is not it
     started: float = field(default_factory=time.time)
     ended: float | None = None
 
@@ -97,23 +99,38 @@ def read_status(job_folder: Path) -> JobStatus:
         status = JobStatus(**json.loads((job_folder / "status.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return JobStatus(state="failed", message="status.json cannot be read")
-    if status.state == "running" and status.pid is not None and not _alive(status.pid):
+    if status.state == "running" and status.pid is not None and not _alive(status.pid, status.pid_started):
         status.state, status.message = "interrupted", "the job's process ended before it finished"
     return status
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None off Linux or when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), to tell it from a later process given the same pid."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None
+
+
+def _alive(pid: int, started: int | None = None) -> bool:
+    """Whether the job's process still runs: it exists, is not a zombie, and (when known) started when it did."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    try:  # a finished child not yet reaped is a zombie: gone for our purpose
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+        pass
+    fields = _stat(pid)
+    if fields is None:
+        return True  # no /proc: trust kill(0)
+    return fields[0] != "Z" and (started is None or process_started(pid) == started)
 
 
 class Jobs:
@@ -145,12 +162,8 @@ class Jobs:
         process = self._context.Process(
             target=run_job, args=(spec, str(folder), str(self.output_root)), name=f"caresim-job-{job}", daemon=False
         )
-        process.start()
+        process.start()  # from here on only the child writes status.json
         self._processes[job] = process
-        status = read_status(folder)
-        if status.state == "running" and status.pid is None:
-            status.pid = process.pid
-            _write_status(folder, status)
         return job
 
     def status(self, session: str, job: str) -> JobStatus:
@@ -182,11 +195,18 @@ class Jobs:
         if status.finished:
             return status
         process = self._processes.get(job)
-        pid = process.pid if process is not None else status.pid
-        if pid is not None and _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            if process is not None:
-                process.join(timeout=10)
+        if process is not None:  # started by this server
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=CANCEL_SECONDS)
+                if process.is_alive():  # stuck: stop it outright, then say so
+                    process.kill()
+                    process.join(timeout=CANCEL_SECONDS)
+        elif status.pid is not None and _alive(status.pid, status.pid_started):  # by an earlier server
+            os.kill(status.pid, signal.SIGTERM)
+            deadline = time.monotonic() + CANCEL_SECONDS
+            while _alive(status.pid, status.pid_started) and time.monotonic() < deadline:
+                time.sleep(0.1)
         status = read_status(folder)
         if not status.finished or status.state == "interrupted":
             status.state, status.message, status.ended = "cancelled", "cancelled", time.time()
@@ -228,7 +248,7 @@ class _Progress:
 def run_job(spec: JobSpec, job_folder: str, output_root: str) -> None:
     """The child process: run ``spec`` and write its run folder under ``output_root``, keeping status.json."""
     folder = Path(job_folder)
-    status = JobStatus(pid=os.getpid(), message="loading the scenario")
+    status = JobStatus(pid=os.getpid(), pid_started=process_started(os.getpid()), message="loading the scenario")
     progress = _Progress(folder, status)
     progress(0, 0, force=True)
 
@@ -246,6 +266,7 @@ def run_job(spec: JobSpec, job_folder: str, output_root: str) -> None:
     else:
         status.state, status.folder = "done", str(written.relative_to(output_root))
         status.message = "finished"
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the outcome is decided: a late cancel must not lose it
     status.ended = time.time()
     _write_status(folder, status)
 
@@ -263,10 +284,22 @@ def job_overrides(spec: JobSpec, output_root: Path) -> list[str]:
     return [*spec.overrides, f"run.output_dir={output_root}", "run.progress=false"]
 
 
+def _write_fresh(write: Callable[[Path], Path], config: Any, suffix: str) -> Path:
+    """``write`` into a fresh run folder; another job that took the same name in the same second moves this
+    one to the next free name (as the CLI does)."""
+    from caresim.results.run import run_folder
+
+    for _ in range(100):
+        try:
+            return write(run_folder(config.run.output_dir, config.scenario, config.run.seed, suffix))
+        except FileExistsError:
+            continue
+    raise FileExistsError("no free run folder name")
+
+
 def _run(spec: JobSpec, output_root: Path, progress: _Progress) -> Path:
     import caresim
     from caresim.report import report
-    from caresim.results.run import run_folder
 
     config = caresim.load_config(spec.scenario, job_overrides(spec, output_root))
     overrides = list(spec.overrides)
@@ -274,7 +307,7 @@ def _run(spec: JobSpec, output_root: Path, progress: _Progress) -> Path:
         progress(0, 1, "planning: pilot runs", force=True)
         result = caresim.plan(config, progress=False, on_run=lambda done, total: progress(done, total, "planning"))
         progress(progress.status.total, progress.status.total, "writing the plan", force=True)
-        folder = result.write(run_folder(config.run.output_dir, config.scenario, config.run.seed, "-plan"), overrides)
+        folder = _write_fresh(lambda target: result.write(target, overrides), config, "-plan")
     else:
         months = config.run.n_months
         progress(0, months, "simulating", force=True)
@@ -282,9 +315,7 @@ def _run(spec: JobSpec, output_root: Path, progress: _Progress) -> Path:
             config, spec.policy, progress=False, on_month=lambda month: progress(month + 1, months, "simulating")
         )
         progress(months, months, "writing the run", force=True)
-        folder = results.write(
-            run_folder(config.run.output_dir, config.scenario, config.run.seed), config.run.formats, overrides
-        )
+        folder = _write_fresh(lambda target: results.write(target, config.run.formats, overrides), config, "")
     if config.run.report:
         progress(progress.status.done, progress.status.total, "writing the report", force=True)
         report(folder)

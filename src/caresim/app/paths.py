@@ -16,4 +16,6 @@ def safe_path(root: Path, relative: str) -> Path | None:
     path = (root / relative).resolve()
     if not path.is_relative_to(root) or not path.exists():
         return None
+    if any(part.startswith(".") for part in path.relative_to(root).parts):  # a link into a hidden folder
+        return None
     return path

@@ -47,7 +47,7 @@ def save_policy(name: object, mix: Mix, overwrite: bool = False, note: str = "")
     path = policy_path(name)
     if path.exists() and not overwrite:
         raise ConfigError(f"policy '{name}' exists ({path}); tick 'overwrite' to replace it")
-    kept = {p: dict(shares) for p, shares in mix.items() if any(_share(v) > 0 for v in shares.values())}
+    kept = {p: dict(shares) if isinstance(shares, Mapping) else shares for p, shares in mix.items()}
     header = "".join(f"# {line}\n" for line in note.splitlines())
     text = header + yaml.safe_dump(kept, sort_keys=False, default_flow_style=None)
     try:
@@ -60,12 +60,14 @@ def _share(entry: Any) -> float:
     return float(entry["share"]) if isinstance(entry, Mapping) else float(entry)
 
 
-def _covered(mix: Mix, programme: str, segment: str) -> float:
-    """The share of ``segment`` that ``programme`` reaches: a per-segment entry, or one share for all segments."""
+def _covered(mix: Mix, programme: str, segment: str, holdout: float = 0.0) -> float:
+    """The share of ``segment`` that ``programme`` treats: a per-segment entry, or one share for all segments;
+    under a targeting rule other than random, ``holdout`` of those it picks are kept as the control group."""
     entry = mix.get(programme, {})
     if isinstance(entry, Mapping) and "share" not in entry:
-        return _share(entry.get(segment, 0.0))
-    return _share(entry)
+        entry = entry.get(segment, 0.0)
+    targeted = isinstance(entry, Mapping) and entry.get("target", "random") != "random"
+    return _share(entry) * (1.0 - holdout if targeted else 1.0)
 
 
 def mix_grid(mix: Mix, programmes: list[str], segments: list[str]) -> tuple[list[dict], dict[str, dict[str, str]]]:
@@ -100,21 +102,28 @@ def grid_mix(rows: list[dict], segments: list[str], targets: Mapping[str, Mappin
     return mix
 
 
-def mix_cost(mix: Mix, care_spend: pd.DataFrame, catalogue: Mapping[str, Any], n_months: int) -> pd.DataFrame:
+def mix_cost(
+    mix: Mix, care_spend: pd.DataFrame, catalogue: Mapping[str, Any], n_months: int, holdout: float = 0.0
+) -> pd.DataFrame:
     """Per programme: the predicted contacts, variable and fixed cost of ``mix`` over the horizon.
 
     ``care_spend`` is the table of a reference run at full coverage: its ``eligible_triggered`` is each month's
     demand by segment. A mix reaches ``share`` of it in each segment, at the contacts per eligible subscriber the
     reference delivered where its capacity never bound (else one), up to the programme's ``capacity_per_month``;
-    each contact costs ``cost_per_contact``, and a programme that covers anyone pays ``cost_fixed_per_month``."""
+    each contact costs ``cost_per_contact``, and a programme that covers anyone pays ``cost_fixed_per_month``.
+    Contacts the per-subscriber contact cap withheld in the reference count as delivered there (a sparser mix
+    meets the cap less often); targeted shares treat all but the ``holdout``. An estimate: care changes who
+    stays, and so the demand, a little."""
     rows = []
     for programme, group in care_spend.groupby("programme", sort=False):
         spec = catalogue[programme]
-        shares = pd.Series([_covered(mix, programme, s) for s in group["segment"]], index=group.index)
+        shares = pd.Series([_covered(mix, programme, s, holdout) for s in group["segment"]], index=group.index)
         monthly = group.assign(reached=shares * group["eligible_triggered"]).groupby("month")
-        demand, delivered = monthly["eligible_triggered"].sum(), monthly["contacts"].sum()
+        withheld = group.get("withheld_by_contact_policy", 0.0)
+        demand = monthly["eligible_triggered"].sum()
+        delivered = (group["contacts"] + withheld).groupby(group["month"]).sum()
         capacity = spec.capacity_per_month
-        binds = capacity is not None and bool((delivered >= capacity - 0.5).any())
+        binds = capacity is not None and bool((monthly["contacts"].sum() >= capacity - 0.5).any())
         per_eligible = 1.0 if binds or demand.sum() == 0 else float(delivered.sum() / demand.sum())
         contacts = monthly["reached"].sum() * per_eligible
         if capacity is not None:

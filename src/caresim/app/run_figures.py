@@ -17,35 +17,48 @@ GRADE_COLOURS = {"excellent": "#1a9850", "good": "#91cf60", "fair": "#fdae61", "
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 Runs = dict[str, pd.DataFrame]
 
-#: KPI columns a user can chart: column -> (label, how segments pool: "sum" or "weighted" by active)
-KPI_METRICS: dict[str, tuple[str, str]] = {
+#: KPI columns a user can chart: column -> (label, how segments pool). "sum": counts add up; ("ratio", numerator,
+#: denominator, factor): the pooled counts' ratio, as the table computes it per segment; ("weighted", weight):
+#: a mean weighted by the column it is a mean over.
+KPI_METRICS: dict[str, tuple[str, object]] = {
     "active": ("active subscribers", "sum"),
     "churned": ("churned in the month", "sum"),
-    "churn_rate": ("monthly churn rate", "rate"),
+    "churn_rate": ("monthly churn rate", ("ratio", "churned", "active_start", 1.0)),
     "new": ("new subscribers", "sum"),
     "won_back": ("won back", "sum"),
-    "satisfaction_mean": ("mean satisfaction (0-1)", "weighted"),
-    "loyalty_mean": ("mean loyalty (0-1)", "weighted"),
-    "satisfaction_poor": ("share Poor (satisfaction)", "weighted"),
-    "complaints_per_1000": ("complaints per 1,000 active", "weighted"),
-    "first_contact_resolution": ("first-contact resolution", "weighted"),
-    "mean_wait_min": ("mean desk wait, minutes", "weighted"),
+    "satisfaction_mean": ("mean satisfaction (0-1)", ("weighted", "active")),
+    "loyalty_mean": ("mean loyalty (0-1)", ("weighted", "active")),
+    "satisfaction_poor": ("share Poor (satisfaction)", ("weighted", "active")),
+    "complaints_per_1000": ("complaints per 1,000 active", ("ratio", "complaints", "active_start", 1000.0)),
+    "first_contact_resolution": (
+        "first-contact resolution",
+        ("ratio", "resolved_first_contact", "complaints", 1.0),
+    ),
+    "mean_wait_min": ("mean desk wait, minutes", ("weighted", "desk_contacts")),
     "revenue": ("revenue", "sum"),
     "care_spend": ("care spend", "sum"),
 }
 
 
+def _weights(kpis: pd.DataFrame, column: str) -> pd.Series:
+    if column == "desk_contacts":  # a wait is a mean over the contacts served at the desks
+        return kpis["hotline_contacts"] + kpis["store_contacts"]
+    return kpis[column]
+
+
 def pooled(kpis: pd.DataFrame, metric: str) -> pd.Series:
-    """``metric`` by month over all segments: summed counts, churn as churned / active at start, other rates and
-    means weighted by active subscribers."""
-    how = KPI_METRICS.get(metric, ("", "weighted"))[1]
+    """``metric`` by month over all segments: counts summed; ratios as the pooled numerator over the pooled
+    denominator (churn: churned / active at start; first-contact resolution: resolved / complaints); means
+    weighted by what they are means over (active subscribers; desk contacts for waits)."""
+    how = KPI_METRICS.get(metric, ("", ("weighted", "active")))[1]
     by_month = kpis.groupby("month")
     if how == "sum":
         return by_month[metric].sum()
-    if how == "rate":
-        sums = by_month[["churned", "active_start"]].sum()
-        return sums["churned"] / sums["active_start"].where(sums["active_start"] > 0)
-    weights = kpis["active"].where(kpis[metric].notna(), 0.0)
+    if how[0] == "ratio":
+        _, numerator, denominator, factor = how
+        sums = by_month[[numerator, denominator]].sum()
+        return factor * sums[numerator] / sums[denominator].where(sums[denominator] > 0)
+    weights = _weights(kpis, how[1]).where(kpis[metric].notna(), 0.0)
     total = (kpis[metric].fillna(0.0) * weights).groupby(kpis["month"]).sum()
     return total / weights.groupby(kpis["month"]).sum().replace(0.0, np.nan)
 
@@ -92,7 +105,8 @@ def grade_shares(runs: Runs, score: str = "satisfaction") -> go.Figure:
 
 
 def survival_curve(kpis: pd.DataFrame) -> pd.Series:
-    """Share of the starting base still active after each month: the product of (1 - monthly churn rate)."""
+    """The product of (1 - monthly churn rate) over the months: the share of a base that would still be active
+    had it churned at each month's rate (the rate is over everyone active at the month's start, joiners too)."""
     sums = kpis.groupby("month")[["churned", "active_start"]].sum()
     rate = (sums["churned"] / sums["active_start"].where(sums["active_start"] > 0)).fillna(0.0)
     months = np.concatenate([[sums.index[0]], sums.index.to_numpy() + 1])
@@ -101,7 +115,7 @@ def survival_curve(kpis: pd.DataFrame) -> pd.Series:
 
 def survival(runs: Runs) -> go.Figure:
     """Survival of the starting base and the monthly churn rate, pooled over segments, one line per run."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=["Survival: share still active", "Monthly churn rate"])
+    figure = make_subplots(rows=1, cols=2, subplot_titles=["Survival at the monthly churn rates", "Monthly churn rate"])
     for n, (run, kpis) in enumerate(runs.items()):
         colour = f"hsl({(n * 67) % 360}, 60%, 40%)"
         curve = survival_curve(kpis)

@@ -40,13 +40,21 @@ def _pages() -> list:
     return [importlib.import_module(f"caresim.app.pages.{name}") for name in PAGES]
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
 def _guard(workbench: Workbench) -> Response | None:
-    """Flask ``before_request``: with a token, refuse a request that carries it neither in ``?token=`` nor in
-    the cookie set the first time."""
+    """Flask ``before_request``. On the loopback, refuse a request whose Host is not a loopback name: a web page
+    elsewhere that points its own domain at 127.0.0.1 (DNS rebinding) cannot then reach the workbench. With a
+    token, refuse a request that carries it neither in ``?token=`` nor in the cookie set the first time."""
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    if workbench.local_only and host not in LOOPBACK_NAMES:
+        return Response("caresim workbench: only this machine's loopback address is served\n", 403)
     if workbench.token is None:
         return None
-    given = request.args.get("token") or request.cookies.get(TOKEN_COOKIE) or request.headers.get("X-Caresim-Token")
-    if given is not None and hmac.compare_digest(given.encode(), workbench.token.encode()):
+    expected = workbench.token.encode()
+    given = (request.args.get("token"), request.cookies.get(TOKEN_COOKIE), request.headers.get("X-Caresim-Token"))
+    if any(value is not None and hmac.compare_digest(value.encode(), expected) for value in given):
         return None
     return Response("caresim workbench: an access token is required (open the URL the server printed)\n", 403)
 
@@ -73,9 +81,9 @@ def _serve_file(workbench: Workbench, relative: str) -> Response:
     return send_file(path, as_attachment=request.args.get("download") == "1")
 
 
-def create_app(output_root: str | Path = "outputs", token: str | None = None) -> dash.Dash:
-    """The workbench app over ``output_root`` (made if missing)."""
-    workbench = Workbench.at(output_root, token)
+def create_app(output_root: str | Path = "outputs", token: str | None = None, local_only: bool = True) -> dash.Dash:
+    """The workbench app over ``output_root`` (made if missing); ``local_only``: served on the loopback only."""
+    workbench = Workbench.at(output_root, token, local_only)
     app = dash.Dash(
         __name__,
         title="caresim workbench",
@@ -177,8 +185,10 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as error:
         print(f"caresim-app: --host: cannot bind {args.host} ({error.strerror})", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
-    app = create_app(args.output_root, args.token)
+    local = args.host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(args.output_root, args.token, local_only=local)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
     url = f"http://{shown_host}:{port}/" + (f"?token={args.token}" if args.token else "")
     print(f"caresim workbench: {url}  (output root {app.workbench.output_root}; Ctrl-C stops it)", flush=True)
     if not args.no_browser:

@@ -88,7 +88,7 @@ def available_scenarios() -> list[str]:
 def read_scenario(name: str) -> dict[str, Any]:
     """The scenario file ``name``: ``{"description": str, "overrides": mapping}``."""
     path = scenarios_dir() / f"{name}.yaml"
-    if not path.is_file():
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)) or not path.is_file():  # a name, never a path
         raise ConfigError(f"scenario: unknown scenario '{name}'; available: {available_scenarios()}")
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))

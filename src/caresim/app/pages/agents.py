@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the engine is imported when a model is first built, not whe
     from caresim.config.schema import CareConfig
     from caresim.engine.model import CareModel
 
+ALLOWED = {"run.scale", "run.seed"}  # the settings this page changes
 PATH = "/agents"
 TITLE = "Agents"
 SAMPLE_MIN, SAMPLE_MAX, SAMPLE_DEFAULT = 50, 1000, 300
@@ -334,7 +335,7 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         if trigger == "agents-build":
             size_problem = check_sample_size(sample_size)
             overrides = field_overrides(field_ids, field_values)
-            config, key, message = check(scenario, overrides)
+            config, key, message = check(scenario, overrides, ALLOWED)
             if config is None or size_problem:
                 errors = field_errors(field_ids, key, message)
                 shown = message if message and key not in {k["key"] for k in field_ids} else ""

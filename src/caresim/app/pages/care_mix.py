@@ -43,7 +43,7 @@ def _policy_mapping(scenario: str, start: str) -> tuple[dict, list[str], list[st
     """The mix to start from (a policy option, or nothing), with the scenario's programmes and segments."""
     from caresim.simulation import resolve_policy
 
-    config, _, message = check(scenario, [f"policy={start}"] if start != "none" else [])
+    config, _, message = check(scenario, [f"policy={start}"] if start != "none" else [], {"policy"})
     if config is None:
         raise ConfigError(message)
     programmes, segments = list(config.catalogue), list(config.population.segments)
@@ -229,7 +229,7 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         from caresim.simulation import resolve_policy
 
         _, overrides = _settings(scenario, keys, values)
-        config, key, message = check(scenario, overrides)
+        config, key, message = check(scenario, overrides, set(PARAMETERS))
         if config is None:
             on_page = any(k["key"] == key for k in keys)
             return dash.no_update, field_errors(keys, key, message), "" if on_page else message
@@ -259,7 +259,7 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         _clicks: int, scenario: str, columns: list, keys: list, values: list, known: dict | None, session: object
     ) -> tuple:
         settings, overrides = _settings(scenario, keys, values)
-        config, _, _ = check(scenario, overrides)
+        config, _, _ = check(scenario, overrides, set(PARAMETERS))
         if config is None:
             return dash.no_update, True
         known = dict(known or {})
@@ -316,12 +316,13 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         if not status.finished:
             return dash.no_update, f"reference: {status.message} ({status.done}/{status.total})", False
         reference_table = _read(workbench, status.folder, "care_spend")
-        config, _, _ = check(scenario, overrides)
+        config, _, _ = check(scenario, overrides, set(PARAMETERS))
         if status.state != "done" or reference_table is None or config is None:
             return html.P(f"The cost reference {status.state}: {status.message}", className="form-error"), "", True
         try:
             mix = current_mix(rows, columns, rules)
-            table = mix_cost(mix, reference_table, config.catalogue, config.run.n_months)
+            holdout = config.evaluation.holdout_share
+            table = mix_cost(mix, reference_table, config.catalogue, config.run.n_months, holdout)
         except ConfigError as error:
             return html.P(str(error), className="form-error"), "", True
         total = table["cost"].sum()
@@ -331,7 +332,7 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         return (
             [
                 html.P(
-                    f"Predicted care cost over the horizon: {total:,.0f}",
+                    f"Predicted care cost over the horizon (an estimate): {total:,.0f}",
                     id="caremix-predicted-cost",
                     className="status",
                 ),
@@ -393,7 +394,7 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
 
         try:
             mix = current_mix(rows, columns, rules)
-            config, _, message = check(scenario, [])
+            config, _, message = check(scenario, [], set())
             if config is None:
                 raise ConfigError(message)
             resolve_policy(config, mix)

@@ -454,7 +454,10 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         """A scenario picked: its values. The page (re)loaded, or another job started (Run, Resume): the values of
         the page's job (a cancel, the same job, leaves the form as it is)."""
         if dash.ctx.triggered_id == "plan-scenario":
-            values, catalogue, allowed = defaults(scenario)
+            try:
+                values, catalogue, allowed = defaults(scenario)
+            except ConfigError:  # not one of caresim's scenarios (a crafted request): the form stays
+                raise dash.exceptions.PreventUpdate from None
             return scenario, [values.get(key["key"]) for key in keys], catalogue, allowed, dash.no_update
         if not job or job == shown:
             raise dash.exceptions.PreventUpdate
@@ -463,7 +466,10 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
         except (NoSessionError, ValueError, OSError):
             raise dash.exceptions.PreventUpdate from None
         scenario = spec.scenario or DEFAULT_SCENARIO
-        values, catalogue, allowed = form_values(scenario, spec.overrides)
+        try:
+            values, catalogue, allowed = form_values(scenario, spec.overrides)
+        except ConfigError:
+            raise dash.exceptions.PreventUpdate from None
         return scenario, [values.get(key["key"]) for key in keys], catalogue, allowed, job
 
     @app.callback(
@@ -500,7 +506,7 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
             except ConfigError as error:  # an unknown or broken scenario: its one line, under the form
                 return [""] * len(keys), "", str(error), dash.no_update
         overrides = form_overrides(keys, values, chosen, names, channels)
-        config, key, message = check(scenario, overrides)
+        config, key, message = check(scenario, overrides, {key for key, _ in FIELDS} | {PROGRAMMES_KEY})
         if config is None:
             on_page = {k["key"] for k in keys}
             return (

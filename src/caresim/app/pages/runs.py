@@ -161,9 +161,11 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
     def show_files(selected: list[int] | None, rows: list[dict] | None) -> tuple:
         if not selected or not rows or selected[0] >= len(rows):
             return html.P("Select a run above.", className="muted"), [], None
-        relative = rows[selected[0]]["folder"]
+        relative = str(rows[selected[0]].get("folder") or "")
         folder = safe_path(root, relative)
-        names = sorted({p.stem for p in folder.iterdir() if p.suffix in (".parquet", ".csv")}) if folder else []
+        if folder is None or not folder.is_dir():
+            return html.P("Not a run folder under the output root.", className="form-error"), [], None
+        names = sorted({p.stem for p in folder.iterdir() if p.suffix in (".parquet", ".csv")})
         options = [{"label": n, "value": f"{relative}/{n}"} for n in names]
         return [html.H3(relative), html.Ul(folder_files(root, relative))], options, None
 

@@ -189,7 +189,7 @@ def _tables(workbench: Workbench, session: str, jobs: list[str], name: str) -> d
     for job in jobs:
         try:
             spec, status = workbench.jobs.spec(session, job), workbench.jobs.status(session, job)
-        except (ValueError, OSError):
+        except (ValueError, OSError, TypeError, KeyError):  # an id from the browser that is not this session's job
             continue
         folder = safe_path(workbench.output_root, status.folder or "")
         if folder is None:
@@ -241,7 +241,7 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
             *policy_overrides,
             *field_overrides(keys, values),
         ]
-        config, key, message = check(scenario, overrides)
+        config, key, message = check(scenario, overrides, {*PARAMETERS, "population", "policy"})
         if config is None:
             on_page = any(k["key"] == key for k in keys)
             return dash.no_update, field_errors(keys, key, message), "" if on_page else message
