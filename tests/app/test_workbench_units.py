@@ -118,6 +118,18 @@ def test_bad_command_line_is_one_line_and_exit_2(argv: list[str], says: str, tmp
     assert len(lines) == 1 and says in lines[0] and "Traceback" not in done.stderr
 
 
+def test_without_the_app_extra_the_command_says_what_to_install(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['dash'] = None; from caresim.app.command import main; "
+        f"main(['--no-browser', '--port', '0', '--output-root', {str(tmp_path)!r}])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "caresim-app: the workbench needs its extra (dash is missing): pip install 'caresim[app]'"
+    )
+
+
 # ------------------------------------------------------------------ schema fields
 def test_describe_reads_the_schema_ranges() -> None:
     months = describe("run.n_months")

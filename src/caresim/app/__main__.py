@@ -1,5 +1,5 @@
 """``python -m caresim.app``: the same as ``caresim-app``."""
 
-from caresim.app.server import main
+from caresim.app.command import main
 
 main()
