@@ -159,3 +159,13 @@ def test_a_bad_sample_size_gets_one_line(value):
 
 def test_a_good_sample_size_passes():
     assert check_sample_size(300) is None and check_sample_size(50.0) is None and check_sample_size(1000) is None
+
+
+def test_a_model_too_large_to_keep_in_memory_is_refused_by_its_scale() -> None:
+    """The default base has 400,000 real subscribers: at most 100,000 simulated ones means scale 4 or more."""
+    import caresim
+    from caresim.app.pages.agents import check_model_size
+
+    message = check_model_size(caresim.load_config("baseline", ["run.scale=1"]))
+    assert message is not None and message.startswith("run.scale: ") and "at least 4 " in message
+    assert check_model_size(caresim.load_config("baseline", ["run.scale=4"])) is None

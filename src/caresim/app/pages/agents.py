@@ -36,6 +36,8 @@ ALLOWED = {"run.scale", "run.seed"}  # the settings this page changes
 PATH = "/agents"
 TITLE = "Agents"
 SAMPLE_MIN, SAMPLE_MAX, SAMPLE_DEFAULT = 50, 1000, 300
+#: the most simulated subscribers a model kept in the server may have (about 200 MB; models live in memory)
+MAX_SIMULATED = 100_000
 MODELS_PER_SESSION = 3
 SESSIONS = 16  # sessions whose models are kept (the least recently used dropped first)
 STRIDES = {"agents-step-1": 1, "agents-step-6": 6}
@@ -89,6 +91,18 @@ def default_config() -> CareConfig:
     from caresim.config.loading import load_config
 
     return load_config(None, [])
+
+
+def check_model_size(config: CareConfig) -> str | None:
+    """The scale's one-line message when the model would be too large to keep in the server's memory."""
+    real = sum(segment.size for segment in config.population.segments.values())
+    if real / config.run.scale <= MAX_SIMULATED:
+        return None
+    least = real / MAX_SIMULATED
+    return (
+        f"run.scale: the Agents page keeps its model in memory: at least {least:g} for this population "
+        f"({MAX_SIMULATED:,} simulated subscribers at most), got {config.run.scale:g}"
+    )
 
 
 def build_live(config: CareConfig, sample_size: int) -> LiveModel:
@@ -336,6 +350,8 @@ def register(app: dash.Dash, workbench: Workbench) -> None:
             size_problem = check_sample_size(sample_size)
             overrides = field_overrides(field_ids, field_values)
             config, key, message = check(scenario, overrides, ALLOWED)
+            if config is not None and check_model_size(config):
+                config, key, message = None, "run.scale", check_model_size(config)
             if config is None or size_problem:
                 errors = field_errors(field_ids, key, message)
                 shown = message if message and key not in {k["key"] for k in field_ids} else ""
