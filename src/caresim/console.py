@@ -15,7 +15,10 @@ QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
 def _interrupted_before_main(signum: int, frame: object) -> None:
-    """Ctrl-C between loading this module and ``main``'s guard: nothing has started, so just end in one line."""
+    """Ctrl-C between loading this module and ``main``'s guard: nothing has started, so just end in one line.
+    A second Ctrl-C while ending changes nothing (with this handler still in place, Python's shutdown would put
+    back the default one, and a late second signal would end the process by SIGINT instead of status 130)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(INTERRUPTED, file=sys.stderr)
     raise SystemExit(EXIT_INTERRUPTED)
 
